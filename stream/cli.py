@@ -1,0 +1,155 @@
+"""The ``driftline`` command."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+import orjson
+import typer
+from confluent_kafka.admin import AdminClient
+from rich.console import Console
+from rich.table import Table
+
+from stream import stack as local_stack
+from stream.settings import ConfigError, StackSettings, TopicSettings
+from stream.topics import co_partitioning_error, create_topics, parse_retention, plan_topics
+
+app = typer.Typer(help="driftline: streaming drift, data-quality and performance monitoring for ML models on Kafka.", no_args_is_help=True, pretty_exceptions_enable=False)
+stack_app = typer.Typer(help="Run the local stack: a real Apache Kafka broker (KRaft) and Redis.", no_args_is_help=True)
+topics_app = typer.Typer(help="The driftline topics.", no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+app.add_typer(topics_app, name="topics")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+
+def friendly_errors(command: Callable) -> Callable:
+    """Environment and config problems end in one line naming the cause and the fix, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (local_stack.StackError, ConfigError) as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    run_dir: Optional[Path] = typer.Option(None, help="Run folder for broker/Redis data and logs [env DRIFTLINE_RUN_DIR; default <project>/.run]."),
+    kafka_port: Optional[int] = typer.Option(None, help="Local broker port [env DRIFTLINE_KAFKA_PORT; default 9092]."),
+    controller_port: Optional[int] = typer.Option(None, help="Local KRaft controller port [env DRIFTLINE_CONTROLLER_PORT; default 9093]."),
+    redis_port: Optional[int] = typer.Option(None, help="Local Redis port [env DRIFTLINE_REDIS_PORT; default 6379]."),
+) -> None:
+    try:
+        ctx.obj = StackSettings().with_overrides(run_dir=run_dir, kafka_port=kafka_port, controller_port=controller_port, redis_port=redis_port)
+    except ConfigError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _admin(settings: StackSettings) -> AdminClient:
+    return AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0})
+
+
+def _create_topics(settings: StackSettings, topics: TopicSettings, retention: list[str]) -> bool:
+    """Create the topics and print what happened; returns False if any existing topic differs."""
+    admin = _admin(settings)
+    reports = create_topics(admin, plan_topics(topics, parse_retention(retention)))
+    table = Table("topic", "partitions", "outcome", title="driftline topics")
+    plans = {plan.name: plan for plan in plan_topics(topics)}
+    for report in reports:
+        style = {"created": "green", "exists": "dim", "differs": "bold yellow"}[report.outcome]
+        table.add_row(report.name, str(plans[report.name].partitions), f"[{style}]{report.outcome}[/] {report.detail}")
+    out.print(table)
+    problem = co_partitioning_error(admin, topics)
+    if problem:
+        err.print(f"[bold red]error:[/] {problem}", soft_wrap=True)
+    differs = [r.name for r in reports if r.outcome == "differs"]
+    if differs:
+        err.print(
+            f"[bold yellow]warning:[/] {', '.join(differs)} differ from the requested settings and were left as they are; "
+            "delete and recreate them (losing their data) or change the settings to match",
+            soft_wrap=True,
+        )
+    return not differs and problem is None
+
+
+@stack_app.command("up")
+@friendly_errors
+def stack_up(ctx: typer.Context) -> None:
+    """Start Kafka and Redis (fetching the broker jars once), create the topics, print the status. Idempotent."""
+    settings: StackSettings = ctx.obj
+    state = local_stack.up(settings)
+    for name, started in (("Kafka", state.kafka_started), ("Redis", state.redis_started)):
+        out.print(f"{name}: {'started' if started else 'already running'}")
+    _create_topics(settings, TopicSettings(), [])
+    _print_status(local_stack.status(settings))
+
+
+@stack_app.command("down")
+@friendly_errors
+def stack_down(ctx: typer.Context, purge: bool = typer.Option(False, help="Also delete broker data, logs and Redis files (the jar cache stays).")) -> None:
+    """Stop the local Kafka and Redis. Fine when nothing runs."""
+    state = local_stack.down(ctx.obj, purge=purge)
+    for name, stopped in (("Kafka", state.kafka_started), ("Redis", state.redis_started)):
+        out.print(f"{name}: {'stopped' if stopped else 'was not running'}")
+
+
+@stack_app.command("status")
+@friendly_errors
+def stack_status(ctx: typer.Context, json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Broker version, listeners, topics with partition counts, Redis version and memory."""
+    report = local_stack.status(ctx.obj)
+    if json:
+        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        _print_status(report)
+    if not (report["kafka"]["up"] and report["redis"]["up"]):
+        raise typer.Exit(3)
+
+
+def _print_status(report: dict) -> None:
+    kafka, redis_report = report["kafka"], report["redis"]
+    if kafka["up"]:
+        out.print(f"[bold]Kafka[/] {kafka['version']} at {kafka['bootstrap']} (pid {kafka['pid'] or '-'})")
+        out.print(f"  listeners: {', '.join(kafka['listeners'])}")
+        table = Table("topic", "partitions")
+        for name, partitions in kafka["topics"].items():
+            table.add_row(name, str(partitions))
+        out.print(table)
+    else:
+        out.print(f"[bold]Kafka[/] at {kafka['bootstrap']}: [red]down[/] ({kafka['error']}); start it with `driftline stack up`")
+    if redis_report["up"]:
+        out.print(f"[bold]Redis[/] {redis_report['version']} at {redis_report['url']} (pid {redis_report['pid'] or '-'}): used memory {redis_report['used_memory']}, {redis_report['keys']} keys")
+    else:
+        out.print(f"[bold]Redis[/] at {redis_report['url']}: [red]down[/] ({redis_report['error']}); start it with `driftline stack up`")
+    out.print(f"run folder: {report['run_dir']}")
+
+
+@topics_app.command("create")
+@friendly_errors
+def topics_create(
+    ctx: typer.Context,
+    prefix: Optional[str] = typer.Option(None, help="Topic name prefix [env DRIFTLINE_TOPIC_PREFIX; default driftline]."),
+    event_partitions: Optional[int] = typer.Option(None, min=1, help="Partitions of inference, labels and ingest-state (one count: the label join is co-partitioned) [env DRIFTLINE_EVENT_PARTITIONS; default 4]."),
+    model_partitions: Optional[int] = typer.Option(None, min=1, help="Partitions of the topics keyed by model [env DRIFTLINE_MODEL_PARTITIONS; default 2]."),
+    retention: list[str] = typer.Option([], help="ROLE=DURATION retention override, e.g. alerts=90d or partials=12h; repeatable."),
+) -> None:
+    """Create the driftline topics; existing ones are kept and any difference is reported (exit 1)."""
+    defaults = TopicSettings()
+    topics = TopicSettings(
+        prefix=prefix or defaults.prefix,
+        event_partitions=event_partitions or defaults.event_partitions,
+        model_partitions=model_partitions or defaults.model_partitions,
+    )
+    if not _create_topics(ctx.obj, topics, retention):
+        raise typer.Exit(1)
