@@ -8,6 +8,7 @@ partitions and so breaks the label join's co-partitioning for in-flight predicti
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
@@ -102,7 +103,7 @@ def create_topics(admin: AdminClient, plans: list[TopicPlan], timeout: float = 3
             except KafkaException as exc:
                 if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # a concurrent creator won the race
                     raise
-        existing = admin.list_topics(timeout=timeout).topics
+        existing = _wait_visible(admin, [plan.name for plan in missing], timeout)
     present = [plan for plan in plans if plan.name not in reports]
     actual_configs = _describe_configs(admin, [plan.name for plan in present], timeout)
     for plan in present:
@@ -127,6 +128,18 @@ def co_partitioning_error(admin: AdminClient, settings: TopicSettings, timeout: 
             f"{counts['labels']}: the label join needs the same count; recreate one of them with the other's count"
         )
     return None
+
+
+def _wait_visible(admin: AdminClient, names: list[str], timeout: float) -> dict:
+    """Topic creation returns before the broker's metadata has the topic: wait until it does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = admin.list_topics(timeout=timeout).topics
+        if all(name in topics and topics[name].error is None and topics[name].partitions for name in names):
+            return topics
+        if time.monotonic() > deadline:
+            raise KafkaException(f"topics {names} were created but did not appear in the broker's metadata within {timeout:.0f} s")
+        time.sleep(0.1)
 
 
 def _describe_configs(admin: AdminClient, names: list[str], timeout: float) -> dict[str, dict[str, str]]:
