@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -14,10 +15,17 @@ from rich.console import Console
 from rich.table import Table
 
 from stream import stack as local_stack
+from stream.files import read_records
+from stream.producer import PredictionLogger
 from stream.settings import ConfigError, StackSettings, TopicSettings
 from stream.topics import co_partitioning_error, create_topics, parse_retention, plan_topics
 
-app = typer.Typer(help="driftline: streaming drift, data-quality and performance monitoring for ML models on Kafka.", no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="driftline: streaming drift, data-quality and performance monitoring for ML models on Kafka.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
 stack_app = typer.Typer(help="Run the local stack: a real Apache Kafka broker (KRaft) and Redis.", no_args_is_help=True)
 topics_app = typer.Typer(help="The driftline topics.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
@@ -152,4 +160,36 @@ def topics_create(
         model_partitions=model_partitions or defaults.model_partitions,
     )
     if not _create_topics(ctx.obj, topics, retention):
+        raise typer.Exit(1)
+
+
+@app.command("produce")
+@friendly_errors
+def produce(
+    ctx: typer.Context,
+    file: Path = typer.Option(..., exists=True, dir_okay=False, help="Events to send: .jsonl (lines sent byte for byte) or .csv."),
+    topic: str = typer.Option(..., help="inference or labels."),
+    rate: Optional[float] = typer.Option(None, min=0.001, help="Events per second (default: as fast as possible)."),
+    model: Optional[str] = typer.Option(None, help="model_id for CSV rows that have none."),
+    version: Optional[str] = typer.Option(None, help="model_version for CSV rows that have none."),
+    prefix: Optional[str] = typer.Option(None, help="Topic name prefix [env DRIFTLINE_TOPIC_PREFIX; default driftline]."),
+) -> None:
+    """Send an event file to the inference or labels topic, keyed by prediction_id."""
+    if topic not in ("inference", "labels"):
+        raise ConfigError(f"--topic {topic!r}: use inference or labels")
+    settings: StackSettings = ctx.obj
+    topics = TopicSettings(prefix=prefix) if prefix else TopicSettings()
+    defaults = {key: value for key, value in (("model_id", model), ("model_version", version)) if value}
+    logger = PredictionLogger(settings.kafka_bootstrap, model_id=model or "", model_version=version or "", topics=topics)
+    started = time.monotonic()
+    for count, (key, value) in enumerate(read_records(file, topic, defaults), start=1):
+        while not logger.send_raw(topics.name(topic), key, value):
+            logger.flush(0.1)  # a file can wait for the broker, unlike a model server
+        if rate and count % max(1, int(rate // 100)) == 0:
+            ahead = count / rate - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+    stats = logger.close()
+    out.print(f"sent {stats['sent']} events to {topics.name(topic)}: {stats['delivered']} delivered, {stats['failed']} failed, {stats['pending']} still queued")
+    if stats["failed"] or stats["pending"]:
         raise typer.Exit(1)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicCollection, TopicPartition
+
 from confluent_kafka.admin import AdminClient, NewTopic
+
+from tests.kafka_io import consume_all
 
 pytestmark = pytest.mark.integration
 
@@ -18,30 +20,6 @@ def _create(settings, *names: str, partitions: int = 1) -> None:
         future.result()
 
 
-def _consume_all(settings, topic: str, expected: int, isolation: str = "read_committed", timeout: float = 20.0) -> list:
-    consumer = Consumer({
-        "bootstrap.servers": settings.kafka_bootstrap,
-        "group.id": f"reader-{uuid.uuid4().hex}",
-        "auto.offset.reset": "earliest",
-        "isolation.level": isolation,
-        "enable.auto.commit": False,
-    })
-    consumer.subscribe([topic])
-    received = []
-    deadline = time.monotonic() + timeout
-    quiet_until = None  # after `expected` arrived, read a little longer so that extras would show up
-    while time.monotonic() < deadline:
-        for message in consumer.consume(500, timeout=0.5):
-            assert message.error() is None, message.error()
-            received.append(message)
-        if len(received) >= expected:
-            quiet_until = quiet_until or time.monotonic() + 1.5
-            if time.monotonic() >= quiet_until:
-                break
-    consumer.close()
-    return received
-
-
 def test_produce_consume_round_trip(stack_settings, unique_name):
     _create(stack_settings, unique_name, partitions=3)
     producer = Producer({"bootstrap.servers": stack_settings.kafka_bootstrap, "enable.idempotence": True})
@@ -49,7 +27,7 @@ def test_produce_consume_round_trip(stack_settings, unique_name):
     for key, value in sent.items():
         producer.produce(unique_name, key=key, value=value)
     assert producer.flush(30) == 0
-    received = _consume_all(stack_settings, unique_name, expected=len(sent))
+    received = consume_all(stack_settings, unique_name, expected=len(sent))
     assert {m.key(): m.value() for m in received} == sent
     assert len(received) == len(sent)
 
@@ -96,7 +74,7 @@ def test_transactional_round_trip_commits_output_and_offsets(stack_settings, uni
     committed = _transform(stack_settings, source, sink, group=f"g-{unique_name}", commit=True)
 
     assert committed == 100
-    values = sorted(m.value() for m in _consume_all(stack_settings, sink, expected=100))
+    values = sorted(m.value() for m in consume_all(stack_settings, sink, expected=100))
     assert values == sorted(f"EVENT-{i}".encode() for i in range(100))
 
 
@@ -111,8 +89,8 @@ def test_aborted_transaction_is_invisible_to_read_committed(stack_settings, uniq
     committed = _transform(stack_settings, source, sink, group=f"g-{unique_name}", commit=False)
 
     assert committed < 0  # no offset committed: the group will read the input again
-    assert _consume_all(stack_settings, sink, expected=0, timeout=4) == []
-    uncommitted = _consume_all(stack_settings, sink, expected=100, isolation="read_uncommitted")
+    assert consume_all(stack_settings, sink, expected=0, timeout=4) == []
+    uncommitted = consume_all(stack_settings, sink, expected=100, isolation="read_uncommitted")
     assert len(uncommitted) == 100  # the records exist in the log, only aborted
 
 
