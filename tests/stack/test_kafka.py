@@ -54,6 +54,7 @@ def _transform(stack_settings, source: str, sink: str, group: str, commit: bool)
         producer.produce(sink, key=message.key(), value=message.value().upper())
     positions = [TopicPartition(source, 0, max(m.offset() for m in messages) + 1)]
     producer.send_offsets_to_transaction(positions, consumer.consumer_group_metadata(), 30)
+    producer.flush(30)  # in the log before the decision: an abort must hide records, not merely purge unsent ones
     if commit:
         producer.commit_transaction(30)
     else:
