@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import sys
 import time
@@ -17,6 +18,7 @@ from rich.table import Table
 from stream import stack as local_stack
 from stream.files import read_records
 from stream.producer import PredictionLogger
+from stream.tail import tail
 from stream.settings import ConfigError, StackSettings, TopicSettings
 from stream.topics import co_partitioning_error, create_topics, parse_retention, plan_topics
 
@@ -193,3 +195,59 @@ def produce(
     out.print(f"sent {stats['sent']} events to {topics.name(topic)}: {stats['delivered']} delivered, {stats['failed']} failed, {stats['pending']} still queued")
     if stats["failed"] or stats["pending"]:
         raise typer.Exit(1)
+
+
+
+deadletter_app = typer.Typer(help="Rejected input: what was dead-lettered, why, and from where.", no_args_is_help=True)
+app.add_typer(deadletter_app, name="deadletter")
+
+
+@deadletter_app.command("tail")
+@friendly_errors
+def deadletter_tail(
+    ctx: typer.Context,
+    last: int = typer.Option(20, min=0, help="How many of the newest records to show first (per partition, then the newest overall)."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new records until Ctrl-C."),
+    json: bool = typer.Option(False, "--json", help="Print the dead-letter records as JSON lines (with the original bytes in base64)."),
+    prefix: Optional[str] = typer.Option(None, help="Topic name prefix [env DRIFTLINE_TOPIC_PREFIX; default driftline]."),
+) -> None:
+    """Show rejected records with their reason code, model and source topic/partition/offset."""
+    topic = (TopicSettings(prefix=prefix) if prefix else TopicSettings()).name("deadletter")
+    rows = tail(ctx.obj.kafka_bootstrap, topic, last, follow)
+    try:
+        if json:
+            for record in rows:
+                sys.stdout.write(orjson.dumps(record).decode() + "\n")
+                sys.stdout.flush()
+        else:
+            _print_deadletters(rows, follow)
+    except KeyboardInterrupt:
+        pass
+
+
+def _print_deadletters(rows, follow: bool) -> None:
+    columns = ("rejected at", "reason", "model", "source", "message", "original")
+
+    def row(record: dict) -> tuple[str, ...]:
+        if "undecodable" in record:
+            return ("?", "(not a dead-letter record)", "", "", record["undecodable"][:80], "")
+        source = record["source"]
+        original = base64.b64decode(record["original"]).decode("utf-8", "replace")
+        return (
+            record["rejected_at"], record["reason"], record.get("model_id") or "-",
+            f"{source['topic']}[{source['partition']}]@{source['offset']}", record["message"][:80],
+            original[:60] + ("…" if len(original) > 60 else ""),
+        )
+
+    if not follow:
+        table = Table(title="dead letters")
+        for column in columns:
+            table.add_column(column, no_wrap=column not in ("message", "original"))
+        for record in rows:
+            table.add_row(*row(record))
+        out.print(table)
+        return
+    out.print("  ".join(columns))
+    for record in rows:
+        out.print("  ".join(row(record)), highlight=False)
+
