@@ -61,7 +61,7 @@ def ensure_port_free(port: int, what: str, env_var: str) -> None:
             ) from None
 
 
-def _alive(pid: int, marker: str) -> bool:
+def is_running(pid: int, marker: str) -> bool:
     """True if ``pid`` runs and is our process (a reused pid of another program is not ours)."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -93,7 +93,7 @@ class ManagedProcess:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        if _alive(pid, self.marker):
+        if is_running(pid, self.marker):
             return pid
         self.pid_file.unlink(missing_ok=True)
         return None
@@ -112,7 +112,7 @@ class ManagedProcess:
         try:
             waited, status = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:  # not our child (started by an earlier command): look at /proc
-            return None if _alive(pid, self.marker) else -1
+            return None if is_running(pid, self.marker) else -1
         return os.waitstatus_to_exitcode(status) if waited else None
 
     def stop(self) -> bool:
@@ -123,7 +123,7 @@ class ManagedProcess:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
-            if self.exited_with(pid) is not None or not _alive(pid, self.marker):
+            if self.exited_with(pid) is not None or not is_running(pid, self.marker):
                 break
             time.sleep(0.2)
         else:

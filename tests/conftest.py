@@ -1,12 +1,15 @@
 """The test session's stack: the real Kafka broker and Redis.
 
 If DRIFTLINE_KAFKA and DRIFTLINE_REDIS point at running services, tests use them;
-otherwise the session starts the local stack on test ports in its own run folder and
-stops what it started. Tests create uniquely named topics, so a session can run twice.
+otherwise the session starts the local stack on test ports in its own run folder
+(.run/test-stack). Concurrent sessions share it and the last one to finish stops it.
+Tests create uniquely named topics, so a session can run twice.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import uuid
 
@@ -26,19 +29,35 @@ def _test_settings() -> StackSettings:
     return defaults.with_overrides(run_dir=PROJECT_ROOT / ".run" / "test-stack", **TEST_PORTS)
 
 
+@contextlib.contextmanager
+def _stack_lock(settings: StackSettings):
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.run_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(scope="session")
 def stack_settings() -> StackSettings:
+    """The stack, shared by concurrent test sessions: the last session to finish stops it."""
     settings = _test_settings()
-    state = stack.up(settings)
+    local = not (settings.external_kafka and settings.external_redis)
+    sessions = settings.run_dir / "sessions"
+    with _stack_lock(settings):
+        stack.up(settings)
+        if local:
+            sessions.mkdir(exist_ok=True)
+            (sessions / str(os.getpid())).touch()
     report = stack.status(settings)
     assert report["kafka"]["up"] and report["redis"]["up"], report
     _used_services["kafka"] = f"{report['kafka']['version']} at {settings.kafka_bootstrap}"
     _used_services["redis"] = f"Redis {report['redis']['version']} at {settings.redis_url}"
     yield settings
-    if state.kafka_started:
-        stack.KafkaBroker(settings).stop()
-    if state.redis_started:
-        stack.RedisServer(settings).stop()
+    if local:
+        with _stack_lock(settings):
+            (sessions / str(os.getpid())).unlink(missing_ok=True)
+            if not any(stack.is_running(int(other.name), "") for other in sessions.iterdir()):
+                stack.down(settings)
 
 
 @pytest.fixture

@@ -72,7 +72,7 @@ def test_up_twice_status_down_twice_leaves_nothing_running(stack_settings, priva
     assert second_down.returncode == 0
     assert "Kafka: was not running" in second_down.stdout
     for pid in pids:
-        assert not stack._alive(pid, ""), f"pid {pid} still running after `stack down`"
+        assert not stack.is_running(pid, ""), f"pid {pid} still running after `stack down`"
     after = _run(["stack", "status"], private_stack_env)
     assert after.returncode == 3 and "down" in after.stdout
 
