@@ -231,6 +231,14 @@ class NumericSketch:
         return self._edges.copy()
 
     @property
+    def k(self) -> int:
+        return self._k
+
+    @property
+    def sentinels(self) -> np.ndarray:
+        return self._sentinels.copy()
+
+    @property
     def histogram(self) -> np.ndarray:
         """int64 counts: underflow, the ``len(edges) - 1`` interior bins, overflow."""
         return self._counts.copy()

@@ -251,3 +251,7 @@ def _print_deadletters(rows, follow: bool) -> None:
     for record in rows:
         out.print("  ".join(row(record)), highlight=False)
 
+
+from stream.offline_cli import profile_app, replay  # noqa: E402
+app.add_typer(profile_app, name="profile")
+app.command("replay")(replay)
