@@ -255,3 +255,6 @@ def _print_deadletters(rows, follow: bool) -> None:
 from stream.offline_cli import profile_app, replay  # noqa: E402
 app.add_typer(profile_app, name="profile")
 app.command("replay")(replay)
+from stream.inspect_cli import alerts_app, state_app  # noqa: E402
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(state_app, name="state")
