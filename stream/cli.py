@@ -258,3 +258,5 @@ app.command("replay")(replay)
 from stream.inspect_cli import alerts_app, state_app  # noqa: E402
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(state_app, name="state")
+from stream.incidents.cli import incidents_app  # noqa: E402
+app.add_typer(incidents_app, name="incidents")

@@ -88,6 +88,14 @@ class Reason(StrEnum):
     UNKNOWN_MODEL = "unknown_model", "`model_id` not in `known_models` and the unknown-model policy is `deadletter`."
     MODEL_LIMIT_REACHED = "model_limit_reached", "Policy `register`, but `max_models` models are already registered."
     DUPLICATE_PREDICTION_ID = "duplicate_prediction_id", "The same `prediction_id` passed the schema checks within the last `duplicate_window` records of the partition."
+    # Incident service (stream/incidents): records of the alerts and incident-command topics.
+    INVALID_ALERT = "invalid_alert", "An alerts-topic record that is JSON but not valid against schemas/alert.schema.json."
+    UNKNOWN_COMMAND = "unknown_command", "An incident-command record of a type the incident service does not know."
+    HANDLER_FAILED = "handler_failed", "The incident service failed while handling a valid record (a bug: the record is kept for replay after the fix)."
+
+
+INCIDENT_SERVICE_REASONS = frozenset({Reason.INVALID_ALERT, Reason.UNKNOWN_COMMAND, Reason.HANDLER_FAILED})
+"""Codes only the incident service gives; the decoder gives every other one."""
 
 
 def markdown_table() -> str:
