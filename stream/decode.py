@@ -7,6 +7,10 @@ generated events, that both give the same verdict. On top of the schema the deco
 of ``metadata``, calendar validity of timestamps, timestamps too far from the decoder's clock,
 unknown models and recently seen ``prediction_id`` values.
 
+Inference events first take a fast path that only answers "valid or not" (a few inline checks,
+memos of names and ids seen before); only events it declines go through the detailed checks, the
+single source of reason codes. tests/contract proves both accept exactly the same events.
+
 Usage, one ``Decoder`` per input partition (its duplicate memory is per partition)::
 
     decoder = Decoder(EventKind.INFERENCE, Limits(max_features=200))
@@ -19,6 +23,7 @@ Decoding never raises on data: every input value ends up either accepted or reje
 """
 
 import base64
+import gc
 import re
 import time
 from collections import Counter, deque
@@ -75,8 +80,9 @@ PREDICTION_OBJECT_FIELDS = frozenset({"score", "probabilities", "class", "value"
 
 # Metadata depth is checked recursively; this keeps the recursion well inside Python's limit.
 MAX_DEPTH_LIMIT = 256
-# Entries of each memo of already-validated names and versions.
-VALID_CACHE_SIZE = 1024
+# Entries of each memo of already-validated names and ids: enough for all feature names (up to
+# SCHEMA_MAX_FEATURES each) of the models of a partition.
+VALID_CACHE_SIZE = 16 * 1024
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
@@ -88,6 +94,8 @@ _RAW_MODEL_ID = re.compile(rb'"model_id"\s*:\s*"([A-Za-z0-9][A-Za-z0-9._-]{0,127
 _NON_FINITE_LITERAL = re.compile(r"-?(nan|infinity|inf)(?![a-z0-9_])", re.IGNORECASE)
 _JSON_WHITESPACE = b" \t\n\r"
 _SCALAR_TYPES = frozenset({int, float, str, bool, type(None)})
+_NUMBER_TYPES = frozenset({int, float})  # JSON Schema's number: not bool
+_PLAIN_PREDICTION_TYPES = frozenset({int, float, bool})  # valid predictions of any status
 _MISSING: Any = object()
 
 Problem = tuple[Reason, str]
@@ -205,13 +213,15 @@ class Decoder:
         self._clock = clock
         self._models: set[str] = set(limits.known_models)
         # prediction_id -> offset of its last occurrence in the duplicate window, and every
-        # occurrence (offset, id) oldest first, to expire them.
+        # occurrence oldest first, to expire them: offsets and ids in two queues (no tuple per event).
         self._recent: dict[str, int] = {}
-        self._occurrences: deque[tuple[int, str]] = deque()
-        # Feature-name tuples and versions already found valid: a model sends the same ones over
-        # and over (and orjson reuses key objects), so a hit costs one hash instead of scans.
-        self._valid_feature_names: set[tuple[str, ...]] = set()
-        self._valid_versions: set[str] = set()
+        self._occurrence_offsets: deque[int] = deque()
+        self._occurrence_ids: deque[str] = deque()
+        # Names and ids already found valid: a model sends the same feature names, model id and
+        # version, and segment tag names over and over, so a hit costs one hash instead of scans.
+        self._valid_feature_names: set[str] = set()
+        self._valid_ids: set[str] = set()
+        self._valid_tag_names: set[str] = set()
         self._check = self._check_inference if kind is EventKind.INFERENCE else self._check_label
 
     def replay_start(self, committed: int) -> int:
@@ -239,6 +249,7 @@ class Decoder:
         now = self._clock()
         max_payload = self.limits.max_payload_bytes
         check = self._check
+        accept = batch.events.append
         for raw, offset in zip(values, offsets):
             event: Any = None
             if not raw:
@@ -253,7 +264,7 @@ class Decoder:
                 else:
                     problem = check(event, len(raw), offset, now)
             if problem is None:
-                batch.events.append(event)
+                accept(event)
             else:
                 batch.rejects.append(
                     Reject(
@@ -264,7 +275,7 @@ class Decoder:
                         topic=topic,
                         partition=partition,
                         offset=offset,
-                        model_id=_readable_model_id(event, raw),
+                        model_id=readable_model_id(event, raw),
                         rejected_at=now,
                     )
                 )
@@ -272,24 +283,111 @@ class Decoder:
 
     def _check_inference(self, event: Any, size: int, offset: int, now: float) -> Problem | None:
         """Validate and normalize one parsed inference event; return the first problem or None."""
+        seconds = self._inference_seconds_fast(event, size)
+        if seconds is None:  # invalid: the detailed checks name the first problem
+            seconds = self._inference_schema_verdict(event, size)
+            if type(seconds) is tuple:
+                return seconds
+        problem = self._remember_id(event["prediction_id"], offset)
+        if problem is not None:
+            return problem
+        problem = self._check_time(seconds, now)
+        if problem is not None:
+            return problem
+        model_id = event["model_id"]
+        if model_id not in self._models:
+            if self.limits.unknown_model_policy == "deadletter":
+                return Reason.UNKNOWN_MODEL, f"model_id {model_id!r} is not a known model"
+            if len(self._models) >= self.limits.max_models:
+                return Reason.MODEL_LIMIT_REACHED, f"{len(self._models)} models registered"
+            self._models.add(model_id)
+        event["timestamp"] = seconds
+        return None
+
+    def _inference_seconds_fast(self, event: Any, size: int) -> float | None:
+        """Fast path of the schema checks: the event time in epoch seconds if ``event`` passes them
+        all, else None (``_inference_schema_verdict`` then names the problem).
+
+        Each field passes a cheap inline check: the rule itself, or a condition that implies it
+        with the detailed path's own helper as the fallback. So both paths accept exactly the same
+        events (tests/contract checks it), while a common event costs a few type checks and memo
+        hits."""
+        if type(event) is not dict or not INFERENCE_FIELDS.issuperset(event):
+            return None
+        try:
+            prediction_id = event["prediction_id"]
+            model_id = event["model_id"]
+            model_version = event["model_version"]
+            timestamp = event["timestamp"]
+            features = event["features"]
+        except KeyError:  # a required field is missing
+            return None
+        get = event.get
+        if (
+            get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION
+            or type(prediction_id) is not str
+            or not 0 < len(prediction_id) <= MAX_ID_LENGTH
+            or type(model_id) is not str
+            or type(model_version) is not str
+        ):
+            return None
+        if model_id not in self._valid_ids or model_version not in self._valid_ids:
+            if not (_is_safe_id(model_id) and _is_safe_id(model_version)):
+                return None
+            _add_bounded(self._valid_ids, (model_id, model_version))
+        if type(timestamp) is float and 0 <= timestamp < EPOCH_MILLISECONDS_FROM:
+            seconds = timestamp  # epoch seconds as a float, the common form, need no conversion
+        else:
+            seconds = _timestamp_seconds(timestamp)
+            if type(seconds) is tuple:
+                return None
+        if not (
+            type(features) is dict
+            and len(features) <= self.limits.max_features
+            and self._valid_feature_names.issuperset(features)
+            # CPython's garbage collector tracks a dict once a list or dict is stored in it, so an
+            # untracked dict holds scalars only; and a string over the cap needs a larger payload.
+            and not gc.is_tracked(features)
+            and size <= MAX_FEATURE_STRING_LENGTH
+        ) and self._check_features(features, size) is not None:
+            return None
+        status = get("status", "ok")
+        if status != "ok" and status != "error":
+            return None
+        prediction = get("prediction", _MISSING)
+        # The common shapes: a bare number or bool, or {"score": number}.
+        if not (
+            type(prediction) in _PLAIN_PREDICTION_TYPES
+            or (type(prediction) is dict and len(prediction) == 1 and type(prediction.get("score")) in _NUMBER_TYPES)
+        ) and _check_prediction(prediction, status == "error") is not None:
+            return None
+        latency = get("latency_ms", 0)
+        error = get("error", "")
+        if type(latency) not in _NUMBER_TYPES or latency < 0 or type(error) is not str or len(error) > MAX_ERROR_LENGTH:
+            return None
+        segment = get("segment", _MISSING)
+        if segment is not _MISSING and self._check_segment(segment) is not None:
+            return None
+        metadata = get("metadata", _MISSING)
+        if metadata is not _MISSING and self._check_metadata(metadata) is not None:
+            return None
+        return seconds
+
+    def _inference_schema_verdict(self, event: Any, size: int) -> float | Problem:
+        """The detailed schema checks: the event time in epoch seconds, or the first problem.
+
+        The single source of reason codes; runs on events the fast path did not accept."""
         if type(event) is not dict:
             return Reason.NOT_OBJECT, f"top level is {_json_type(event)}"
         if not event.keys() <= INFERENCE_FIELDS:
             return Reason.UNKNOWN_FIELD, f"unknown fields {_names(event.keys() - INFERENCE_FIELDS)}"
-        problem = _check_envelope(event)
+        problem = (
+            _check_envelope(event)
+            or _check_id(event.get("model_id", _MISSING), "model_id", _MODEL_ID_REASONS)
+            or _check_id(event.get("model_version", _MISSING), "model_version", _MODEL_VERSION_REASONS)
+        )
         if problem is not None:
             return problem
-        model_id = event.get("model_id", _MISSING)
-        if type(model_id) is not str or model_id not in self._models:
-            problem = _check_id(model_id, "model_id", _MODEL_ID_REASONS)
-            if problem is not None:
-                return problem
-        model_version = event.get("model_version", _MISSING)
-        if type(model_version) is not str or model_version not in self._valid_versions:
-            problem = _check_id(model_version, "model_version", _MODEL_VERSION_REASONS)
-            if problem is not None:
-                return problem
-            _add_bounded(self._valid_versions, model_version)
         seconds = _timestamp_seconds(event.get("timestamp", _MISSING))
         if type(seconds) is tuple:
             return seconds
@@ -299,26 +397,10 @@ class Decoder:
         status = event.get("status", "ok")
         if status != "ok" and status != "error":
             return Reason.INVALID_STATUS, "status must be 'ok' or 'error'"
-        problem = _check_prediction(event.get("prediction", _MISSING), status == "error")
+        problem = _check_prediction(event.get("prediction", _MISSING), status == "error") or self._check_optional_fields(event)
         if problem is not None:
             return problem
-        problem = self._check_optional_fields(event)
-        if problem is not None:
-            return problem
-        problem = self._remember_id(event["prediction_id"], offset)
-        if problem is not None:
-            return problem
-        problem = self._check_time(seconds, now)
-        if problem is not None:
-            return problem
-        if model_id not in self._models:
-            if self.limits.unknown_model_policy == "deadletter":
-                return Reason.UNKNOWN_MODEL, f"model_id {model_id!r} is not a known model"
-            if len(self._models) >= self.limits.max_models:
-                return Reason.MODEL_LIMIT_REACHED, f"{len(self._models)} models registered"
-        self._models.add(model_id)
-        event["timestamp"] = seconds
-        return None
+        return seconds
 
     def _check_label(self, event: Any, size: int, offset: int, now: float) -> Problem | None:
         """Validate and normalize one parsed label event; return the first problem or None."""
@@ -368,14 +450,11 @@ class Decoder:
             return Reason.WRONG_TYPE_FEATURES, f"features is {_json_type(features)}"
         if len(features) > self.limits.max_features:
             return Reason.TOO_MANY_FEATURES, f"{len(features)} features > {self.limits.max_features}"
-        if not features:
-            return None
-        names = tuple(features)
-        if names not in self._valid_feature_names:
+        if not self._valid_feature_names.issuperset(features):
             problem = _check_names(features, self.limits.max_name_length, _FEATURE_NAME_REASONS)
             if problem is not None:
                 return problem
-            _add_bounded(self._valid_feature_names, names)
+            _add_bounded(self._valid_feature_names, features)
         value_types = set(map(type, features.values()))
         if not value_types <= _SCALAR_TYPES:
             name = next(k for k, v in features.items() if type(v) not in _SCALAR_TYPES)
@@ -399,12 +478,26 @@ class Decoder:
             return Reason.INVALID_ERROR, f"error must be a string of at most {MAX_ERROR_LENGTH} characters"
         segment = event.get("segment", _MISSING)
         if segment is not _MISSING:
-            problem = _check_segment(segment)
+            problem = self._check_segment(segment)
             if problem is not None:
                 return problem
         metadata = event.get("metadata", _MISSING)
         if metadata is not _MISSING:
             return self._check_metadata(metadata)
+        return None
+
+    def _check_segment(self, segment: Any) -> Problem | None:
+        if type(segment) is not dict:
+            return Reason.WRONG_TYPE_SEGMENT, f"segment is {_json_type(segment)}"
+        if len(segment) > MAX_SEGMENT_TAGS:
+            return Reason.TOO_MANY_SEGMENT_TAGS, f"{len(segment)} segment tags > {MAX_SEGMENT_TAGS}"
+        for name, value in segment.items():
+            if name not in self._valid_tag_names:
+                if len(name) > MAX_TAG_NAME_LENGTH or not _is_safe_id(name):
+                    return Reason.INVALID_SEGMENT_TAG, f"segment tag name {name[:64]!r} is not a safe id of <= {MAX_TAG_NAME_LENGTH}"
+                _add_bounded(self._valid_tag_names, (name,))
+            if type(value) is not str or len(value) > MAX_TAG_VALUE_LENGTH or _has_control_character(value):
+                return Reason.INVALID_SEGMENT_TAG, f"segment tag {name!r} must be a string of <= {MAX_TAG_VALUE_LENGTH} characters without control characters"
         return None
 
     def _check_metadata(self, metadata: Any) -> Problem | None:
@@ -437,16 +530,18 @@ class Decoder:
         window = self.limits.duplicate_window
         if not window:
             return None
-        recent, occurrences = self._recent, self._occurrences
+        recent, offsets, ids = self._recent, self._occurrence_offsets, self._occurrence_ids
         horizon = offset - window
-        while occurrences and occurrences[0][0] < horizon:
-            expired_offset, expired_id = occurrences.popleft()
+        while offsets and offsets[0] < horizon:
+            expired_offset, expired_id = offsets.popleft(), ids.popleft()
             if recent[expired_id] == expired_offset:
                 del recent[expired_id]
-        previous = recent.get(prediction_id)
-        recent[prediction_id] = offset
-        occurrences.append((offset, prediction_id))
-        if previous is not None:
+        known = len(recent)
+        previous = recent.setdefault(prediction_id, offset)  # one lookup for the common new id
+        offsets.append(offset)
+        ids.append(prediction_id)
+        if len(recent) == known:  # the id was already there: a duplicate, now last seen here
+            recent[prediction_id] = offset
             return Reason.DUPLICATE_PREDICTION_ID, f"prediction_id {prediction_id!r} also at offset {previous}"
         return None
 
@@ -585,31 +680,18 @@ def _check_prediction_object(prediction: dict[str, Any]) -> Problem | None:
     return None
 
 
-def _check_segment(segment: Any) -> Problem | None:
-    if type(segment) is not dict:
-        return Reason.WRONG_TYPE_SEGMENT, f"segment is {_json_type(segment)}"
-    if len(segment) > MAX_SEGMENT_TAGS:
-        return Reason.TOO_MANY_SEGMENT_TAGS, f"{len(segment)} segment tags > {MAX_SEGMENT_TAGS}"
-    for name, value in segment.items():
-        if len(name) > MAX_TAG_NAME_LENGTH or _SAFE_ID.fullmatch(name) is None:
-            return Reason.INVALID_SEGMENT_TAG, f"segment tag name {name[:64]!r} is not a safe id of <= {MAX_TAG_NAME_LENGTH}"
-        if type(value) is not str or len(value) > MAX_TAG_VALUE_LENGTH or _has_control_character(value):
-            return Reason.INVALID_SEGMENT_TAG, f"segment tag {name!r} must be a string of <= {MAX_TAG_VALUE_LENGTH} characters without control characters"
-    return None
-
-
 def _has_control_character(text: str) -> bool:
     # isprintable() is a fast C scan that is True for almost all real text; only when it is False
     # (control characters, but also e.g. U+00A0) does the exact check run.
     return not text.isprintable() and _CONTROL_CHARACTER.search(text) is not None
 
 
-def _add_bounded(cache: set[Any], key: Any) -> None:
+def _add_bounded(cache: set[str], keys: Any) -> None:
     """Add to a memo set, first emptying it at VALID_CACHE_SIZE: adversarial variety costs
     re-checks, never memory."""
-    if len(cache) >= VALID_CACHE_SIZE:
+    if len(cache) + len(keys) > VALID_CACHE_SIZE:
         cache.clear()
-    cache.add(key)
+    cache.update(keys)
 
 
 def _is_integer(value: Any) -> bool:
@@ -653,7 +735,7 @@ def _classify_json_error(raw: bytes, error: orjson.JSONDecodeError) -> Problem:
     return Reason.JSON_MALFORMED, f"{message} at character {error.pos}"
 
 
-def _readable_model_id(event: Any, raw: bytes | None) -> str | None:
+def readable_model_id(event: Any, raw: bytes | None) -> str | None:
     """The model_id of a rejected value, if it is a safe id (unsafe values must not become counter
     keys). When the JSON did not parse, the first ``"model_id": "<safe id>"`` in the raw bytes, so
     that e.g. NaN from one model's pipeline is still attributed to that model."""

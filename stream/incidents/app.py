@@ -56,7 +56,7 @@ from stream.incidents.lifecycle import (
 from stream.incidents.routing import Receiver, RoutingConfig
 from stream.incidents.templates import Notice, NoticeItem, iso_time, render
 from stream.incidents.transport import ReadCommittedApp
-from stream.decode import _readable_model_id as readable_model_id  # one rule for dead-letter model_ids
+from stream.decode import readable_model_id  # one rule for dead-letter model_ids
 from stream.reasons import Reason
 from stream.settings import PROJECT_ROOT, TopicSettings
 
