@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test stop clean
+.PHONY: install run test bench stop clean
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "driftline needs Python >= 3.11: set PYTHON=/path/to/python3.11")'
@@ -20,6 +20,11 @@ run: install
 
 test: install
 	$(BIN)/pytest
+
+# Every benchmark at full size (~10-15 min; the first run also installs Evidently and whylogs
+# into .run/bench-venv): benchmarks/results/*.json and SUMMARY.md. `make test` runs a smoke version.
+bench: install
+	$(BIN)/python benchmarks/run_all.py
 
 stop:
 	@if [ -x $(BIN)/driftline ]; then $(BIN)/driftline stack down; fi
