@@ -28,13 +28,22 @@ def pack(kind: str, header: dict[str, Any], blobs: Sequence[bytes]) -> bytes:
     return b"".join(parts)
 
 
-def unpack(kind: str, data: bytes) -> tuple[dict[str, Any], list[bytes]]:
-    view = memoryview(data)
+def kind_of(data: bytes) -> str:
+    """The type name in an envelope's header."""
+    return _header(memoryview(data))[0]["kind"]
+
+
+def _header(view: memoryview) -> tuple[dict[str, Any], int]:
+    """The envelope's header and the offset of its first blob."""
     if bytes(view[:4]) != _MAGIC:
         raise ValueError("not a driftline sketch serialization")
     (head_len,) = _U32.unpack_from(view, 4)
-    offset = 8 + head_len
-    header = orjson.loads(view[8:offset])
+    return orjson.loads(view[8 : 8 + head_len]), 8 + head_len
+
+
+def unpack(kind: str, data: bytes) -> tuple[dict[str, Any], list[bytes]]:
+    view = memoryview(data)
+    header, offset = _header(view)
     if header.pop("kind") != kind:
         raise ValueError(f"serialization is not a {kind}")
     blobs = []

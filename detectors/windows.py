@@ -115,6 +115,17 @@ class EventTimeWindows:
         return self._max_event_time - self.config.allowed_lateness_seconds
 
     @property
+    def max_event_time(self) -> float:
+        """The latest event time seen (or advanced to); ``-inf`` before any."""
+        return self._max_event_time
+
+    def advance(self, event_time: float) -> None:
+        """Move the event clock forward to ``event_time`` without an event: an idle source lets
+        its windows close on wall-clock time. Events arriving later are judged late against it,
+        so a closed window never reopens."""
+        self._max_event_time = max(self._max_event_time, event_time)
+
+    @property
     def open_windows(self) -> list[tuple[WindowKey, float]]:
         """``(key, start)`` of every open window."""
         return list(self._open)

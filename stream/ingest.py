@@ -9,27 +9,79 @@ A decoder per input partition keeps the recent prediction ids for duplicate dete
 a function of the partition's recent records (see ``Decoder``), so a newly assigned partition
 rebuilds it by re-decoding the records just before the committed offset: the input topic is the
 changelog, and nothing extra is written per event.
+
+A stateful handler (``PartitionHandler``, e.g. the window aggregation) checkpoints the state of every
+input partition it changed into the compacted ``ingest-state`` topic in the batch's transaction
+(key ``group/topic/partition``, written to the state partition of the same number), and gets it back
+on assignment, so its state always matches the committed offsets.
 """
 
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from stream.decode import Decoder, EventKind, Limits
 from stream.settings import StackSettings, TopicSettings
+from stream.state_topic import read_latest
+from stream.transaction import Output, TransactionalProducer, group_consumer, records
 
 log = logging.getLogger("driftline.ingest")
 
-Output = tuple[str, bytes | None, bytes]  # topic, key, value
-Handler = Callable[[str, int, list[dict]], list[Output]]
+SourcePartition = tuple[str, int]  # topic, partition
+
+
+class PartitionHandler(Protocol):
+    """What the worker hands accepted events to, with per-input-partition state."""
+
+    stateful: bool
+    """Whether ``checkpoints`` / ``assign`` carry state (else the state topic is never read)."""
+
+    def assign(self, topic: str, partition: int, state: bytes | None) -> None:
+        """Take over a partition, with its last committed checkpoint (None if it has none)."""
+
+    def revoke(self, topic: str, partition: int) -> None:
+        """Drop a partition's state: another worker owns it now."""
+
+    def handle(self, topic: str, partition: int, events: list[dict]) -> list[Output]:
+        """Accepted events of one partition, in offset order; returns the records to publish."""
+
+    def tick(self) -> list[Output]:
+        """Wall-clock driven work, called after every poll (e.g. idle partitions' watermarks)."""
+
+    def checkpoints(self) -> dict[SourcePartition, bytes]:
+        """State of each partition changed since the last call (committed with the batch)."""
+
+
+class ForwardingHandler:
+    """A stateless handler from a function ``(topic, partition, events) -> outputs``."""
+
+    stateful = False
+
+    def __init__(self, forward: Callable[[str, int, list[dict]], list[Output]]) -> None:
+        self._forward = forward
+
+    def assign(self, topic: str, partition: int, state: bytes | None) -> None:
+        pass
+
+    def revoke(self, topic: str, partition: int) -> None:
+        pass
+
+    def handle(self, topic: str, partition: int, events: list[dict]) -> list[Output]:
+        return self._forward(topic, partition, events)
+
+    def tick(self) -> list[Output]:
+        return []
+
+    def checkpoints(self) -> dict[SourcePartition, bytes]:
+        return {}
 
 
 @dataclass
@@ -51,7 +103,7 @@ class IngestWorker:
         self,
         stack: StackSettings,
         topics: TopicSettings,
-        handler: Handler,
+        handler: PartitionHandler | Callable[[str, int, list[dict]], list[Output]],
         *,
         group_id: str | None = None,
         worker_id: str = "0",
@@ -60,39 +112,20 @@ class IngestWorker:
         poll_timeout: float = 0.2,
     ):
         self.topics = topics
-        self.handler = handler
+        self.handler: PartitionHandler = handler if hasattr(handler, "handle") else ForwardingHandler(handler)
+        self.bootstrap = stack.kafka_bootstrap
         self.limits = {EventKind.INFERENCE: Limits(), EventKind.LABEL: Limits(), **(limits or {})}
         self.batch_size = batch_size
         self.poll_timeout = poll_timeout
         self.group_id = group_id or f"{topics.prefix}.ingest"
         self.kinds = {topics.name("inference"): EventKind.INFERENCE, topics.name("labels"): EventKind.LABEL}
         self.deadletter_topic = topics.name("deadletter")
+        self.state_topic = topics.name("ingest-state")
         self.stats = IngestStats()
         self._decoders: dict[tuple[str, int], Decoder] = {}
         self._stop = threading.Event()
-        self._consumer = Consumer({
-            "bootstrap.servers": stack.kafka_bootstrap,
-            "group.id": self.group_id,
-            "client.id": f"driftline-ingest-{worker_id}@{socket.gethostname()}",
-            # Static membership: a worker restarted after a crash takes its slot back at once instead
-            # of waiting for the dead member's session to time out and a rebalance.
-            "group.instance.id": f"{self.group_id}.{worker_id}",
-            "session.timeout.ms": 30_000,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-            "fetch.max.bytes": 64 * 1024 * 1024,
-            "log_level": 3,
-        })
-        # A stable transactional id per worker slot: a restarted worker fences its dead predecessor
-        # and aborts its open transaction at once instead of waiting for the transaction timeout.
-        self._producer = Producer({
-            "bootstrap.servers": stack.kafka_bootstrap,
-            "transactional.id": f"{self.group_id}.{worker_id}",
-            "linger.ms": 5,
-            "compression.type": "lz4",
-            "log_level": 3,
-        })
+        self._consumer = group_consumer(stack.kafka_bootstrap, self.group_id, "ingest", worker_id)
+        self._producer = TransactionalProducer(stack.kafka_bootstrap, f"{self.group_id}.{worker_id}")
         self._restore_reader_config = {
             "bootstrap.servers": stack.kafka_bootstrap,
             "group.id": f"{self.group_id}.restore",
@@ -106,28 +139,42 @@ class IngestWorker:
         self._stop.set()
 
     def run(self, max_batches: int | None = None) -> IngestStats:
-        self._producer.init_transactions(60)
+        self._producer.init()
         self._consumer.subscribe(list(self.kinds), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke)
         try:
             while not self._stop.is_set() and (max_batches is None or self.stats.batches < max_batches):
-                messages = self._consumer.consume(self.batch_size, timeout=self.poll_timeout)
-                if messages:
-                    self._process(messages)
+                self._process(self._consumer.consume(self.batch_size, timeout=self.poll_timeout))
         finally:
             self._consumer.close()
             self._producer.flush(30)
         return self.stats
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        for position in consumer.committed(partitions, timeout=30):
+        committed = consumer.committed(partitions, timeout=30)
+        checkpoints = self._checkpoints({position.partition for position in committed})
+        for position in committed:
             kind = self.kinds[position.topic]
             decoder = Decoder(kind, self.limits[kind])
             self._rebuild(decoder, position.topic, position.partition, position.offset)
             self._decoders[(position.topic, position.partition)] = decoder
+            self.handler.assign(position.topic, position.partition, checkpoints.get(self._state_key(position.topic, position.partition)))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for position in partitions:
             self._decoders.pop((position.topic, position.partition), None)
+            self.handler.revoke(position.topic, position.partition)
+
+    def _state_key(self, topic: str, partition: int) -> bytes:
+        return f"{self.group_id}/{topic}/{partition}".encode()
+
+    def _checkpoints(self, state_partitions: set[int]) -> dict[bytes, bytes]:
+        """The last committed checkpoint of every key in the given partitions of the state topic."""
+        if not self.handler.stateful:
+            return {}
+        checkpoints: dict[bytes, bytes] = {}
+        for partition in sorted(state_partitions):
+            checkpoints.update(read_latest(self.bootstrap, self.state_topic, partition))
+        return checkpoints
 
     def _rebuild(self, decoder: Decoder, topic: str, partition: int, committed: int) -> None:
         """Re-decode the records before ``committed`` that the decoder's state depends on."""
@@ -151,15 +198,8 @@ class IngestWorker:
 
     def _process(self, messages: list[Message]) -> None:
         by_partition: dict[tuple[str, int], list[Message]] = defaultdict(list)
-        for message in messages:
-            error = message.error()
-            if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    log.warning("consumer error: %s", error)
-                continue
+        for message in records(messages):
             by_partition[(message.topic(), message.partition())].append(message)
-        if not by_partition:
-            return
         outputs: list[Output] = []
         rejects: Counter = Counter()
         handed_on = deadlettered = 0
@@ -169,17 +209,25 @@ class IngestWorker:
                 continue
             decoded = decoder.decode([m.value() for m in batch], topic, partition, [m.offset() for m in batch])
             for reject, message in zip(decoded.rejects, self._rejected_messages(batch, decoded)):
-                outputs.append((self.deadletter_topic, message.key(), orjson.dumps(reject.deadletter_record())))
+                outputs.append(Output(self.deadletter_topic, message.key(), orjson.dumps(reject.deadletter_record())))
             rejects.update(decoded.counts)
             deadlettered += len(decoded.rejects)
             handed_on += len(decoded.events)
-            outputs.extend(self.handler(topic, partition, decoded.events))
+            outputs.extend(self.handler.handle(topic, partition, decoded.events))
+        outputs.extend(self.handler.tick())
+        outputs.extend(
+            Output(self.state_topic, self._state_key(topic, partition), state, partition)
+            for (topic, partition), state in self.handler.checkpoints().items()
+            if (topic, partition) in self._decoders
+        )
         positions = [
             TopicPartition(topic, partition, batch[-1].offset() + 1)
             for (topic, partition), batch in by_partition.items()
             if (topic, partition) in self._decoders
         ]
-        if self._commit(outputs, positions):
+        if not outputs and not positions:
+            return
+        if self._commit(outputs, positions) and positions:
             self.stats.consumed += handed_on + deadlettered
             self.stats.handed_on += handed_on
             self.stats.deadlettered += deadlettered
@@ -193,30 +241,11 @@ class IngestWorker:
 
     def _commit(self, outputs: list[Output], positions: list[TopicPartition]) -> bool:
         """Publish outputs and commit the input positions in one transaction; False if it was aborted."""
-        self._producer.begin_transaction()
-        try:
-            for topic, key, value in outputs:
-                self._produce(topic, key, value)
-            self._producer.send_offsets_to_transaction(positions, self._consumer.consumer_group_metadata(), 60)
-            self._producer.commit_transaction(60)
+        if self._producer.commit(outputs, positions, self._consumer):
             return True
-        except KafkaException as exc:
-            error = exc.args[0]
-            if not error.txn_requires_abort():
-                raise  # fatal (e.g. fenced by a newer instance): this worker must stop
-            log.warning("transaction aborted, re-reading the batch: %s", error)
-            self._producer.abort_transaction(60)
-            self._rewind(positions)
-            self.stats.aborted_batches += 1
-            return False
-
-    def _produce(self, topic: str, key: bytes | None, value: bytes) -> None:
-        while True:
-            try:
-                self._producer.produce(topic, value=value, key=key)
-                return
-            except BufferError:  # local queue full: let librdkafka send, then retry
-                self._producer.poll(0.05)
+        self._rewind([TopicPartition(topic, partition) for topic, partition in self._decoders])
+        self.stats.aborted_batches += 1
+        return False
 
     def _rewind(self, positions: list[TopicPartition]) -> None:
         """Back to the committed offsets, with decoders rebuilt as of them (the aborted batch never happened)."""

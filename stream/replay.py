@@ -16,23 +16,21 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
-from collections.abc import Iterable
 
 import numpy as np
 
 from detectors.columns import Columns
 from detectors.evaluator import Evaluation, ModelEvaluator
 from detectors.monitor import MonitorConfig
-from detectors.policy import WindowKey
 from detectors.profile import ReferenceProfile
 from detectors.windows import ClosedWindow, EventTimeWindows
 from stream.decode import Decoder, EventKind, Limits, Reject
+from stream.routing import OTHER_SEGMENT_VALUE, ModelRoutes
 
 REPLAY_TOPIC = "replay"
 """Source topic named in the dead-letter records of a replay (partition 0, offset = record index)."""
 
-OTHER_SEGMENT_VALUE = "__other__"
-"""Segment value pooling a tag's values beyond its ``max_values``."""
+__all__ = ["OTHER_SEGMENT_VALUE", "REPLAY_TOPIC", "Replay", "ReplaySummary"]
 
 
 @dataclasses.dataclass
@@ -74,10 +72,7 @@ class Replay:
         )
         self.summary = ReplaySummary()
         self.evaluations: list[Evaluation] = []
-        self._numeric = list(self.evaluator.layout.numeric)
-        self._categorical = list(self.evaluator.layout.categorical)
-        self._segment_tags = [tag for tag, _ in config.segments]
-        self._segment_values: dict[str, dict[str, None]] = {tag: {} for tag in self._segment_tags}
+        self.routes = ModelRoutes(config, self.evaluator.layout)
         self._offset = 0
 
     def feed(self, values: list[bytes]) -> tuple[list[dict], list[Reject]]:
@@ -90,48 +85,19 @@ class Replay:
             self.summary.rejects[str(reject.reason)] += 1
         events = [event for event in batch.events if event["model_id"] == self.config.model_id]
         self.summary.other_models += len(batch.events) - len(events)
-        alerts = self.feed_columns(Columns.from_events(events, self._numeric, self._categorical, self._segment_tags))
+        alerts = self.feed_columns(self.routes.columns(events))
         return alerts, batch.rejects
 
     def feed_columns(self, columns: Columns) -> list[dict]:
         """Add already decoded events of this model; return the alert events completed."""
         self.summary.accepted += len(columns)
-        late = self.windows.add(columns, self._routes(columns))
+        late = self.windows.add(columns, self.routes.routes(columns))
         self.summary.late += int(np.count_nonzero(late))
         return self._evaluate(self.windows.close())
 
     def finish(self) -> list[dict]:
         """Close every open window (end of input) and return the alert events completed."""
         return self._evaluate(self.windows.close(math.inf))
-
-    def _routes(self, columns: Columns) -> dict[WindowKey, np.ndarray]:
-        """Indices of the events of each window key: the model version, and each of its segments."""
-        routes: dict[WindowKey, np.ndarray] = {}
-        versions, version_of = np.unique(columns.model_version.astype(str), return_inverse=True)
-        for position, version in enumerate(versions.tolist()):
-            indices = np.flatnonzero(version_of == position)
-            routes[WindowKey(self.config.model_id, version)] = indices
-            for tag in self._segment_tags:
-                for value, members in self._segments(tag, columns.segment[tag][indices]):
-                    routes[WindowKey(self.config.model_id, version, {tag: value})] = indices[members]
-        return routes
-
-    def _segments(self, tag: str, values: np.ndarray) -> Iterable[tuple[str, np.ndarray]]:
-        present = values != None  # noqa: E711
-        if not present.any():
-            return []
-        spelled = values[present].astype(str)
-        uniques, first, inverse = np.unique(spelled, return_index=True, return_inverse=True)
-        known = self._segment_values[tag]
-        cap = dict(self.config.segments)[tag]
-        # Values claim the tag's slots in order of first appearance, so batching does not matter.
-        for value in uniques[np.argsort(first, kind="stable")].tolist():
-            if value not in known and len(known) < cap:
-                known[value] = None
-        pooled = np.array([value if value in known else OTHER_SEGMENT_VALUE for value in uniques.tolist()], dtype=object)
-        present_indices = np.flatnonzero(present)
-        names = pooled[inverse]
-        return [(name, present_indices[names == name]) for name in sorted(set(pooled.tolist()))]
 
     def _evaluate(self, closed: list[ClosedWindow]) -> list[dict]:
         alerts = []

@@ -15,6 +15,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
 from stream.settings import ConfigError, TopicSettings
+from stream.transaction import MAX_RECORD_BYTES
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -28,6 +29,7 @@ class TopicRole:
     partitioned_like: str  # "events" or "models": which partition count of TopicSettings applies
     retention_ms: int
     cleanup_policy: str = "delete"
+    max_message_bytes: int | None = None  # None: the broker's default (1 MB)
 
 
 TOPIC_ROLES: tuple[TopicRole, ...] = (
@@ -37,8 +39,9 @@ TOPIC_ROLES: tuple[TopicRole, ...] = (
     TopicRole("outcomes", "joined prediction + label outcomes", "model_id", "models", 7 * DAY_MS),
     TopicRole("alerts", "alert events", "model_id", "models", 30 * DAY_MS),
     TopicRole("deadletter", "rejected input with reason and original bytes", "source key", "models", 30 * DAY_MS),
-    TopicRole("ingest-state", "ingest checkpoints: open windows and the join store", "source partition", "events", -1, "compact"),
-    TopicRole("evaluate-state", "evaluate checkpoints: window rings, detectors, alert lifecycle", "model_id", "models", -1, "compact"),
+    # Checkpoints hold many window profiles (tens of kB each): they may exceed the broker's 1 MB default.
+    TopicRole("ingest-state", "ingest checkpoints: open windows and the join store", "source partition", "events", -1, "compact", MAX_RECORD_BYTES),
+    TopicRole("evaluate-state", "evaluate checkpoints: window rings, detectors, alert lifecycle", "model_id", "models", -1, "compact", MAX_RECORD_BYTES),
 )
 ROLES = {topic.role: topic for topic in TOPIC_ROLES}
 
@@ -52,7 +55,10 @@ class TopicPlan:
 
     @property
     def configs(self) -> dict[str, str]:
-        return {"cleanup.policy": self.role.cleanup_policy, "retention.ms": str(self.retention_ms)}
+        configs = {"cleanup.policy": self.role.cleanup_policy, "retention.ms": str(self.retention_ms)}
+        if self.role.max_message_bytes is not None:
+            configs["max.message.bytes"] = str(self.role.max_message_bytes)
+        return configs
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,8 @@ from typing import ClassVar, Literal, NamedTuple
 import numpy as np
 import orjson
 
+from detectors.profile import ReferenceBuilder, ReferenceProfile
+
 SCHEMA_VERSION = "1.0"
 CHUNK_SIZE = 4096
 ChangeKind = Literal[
@@ -884,6 +886,17 @@ class Workload:
         columns = _feature_columns(batch)
         columns.update(prediction=batch.score, **{"class": batch.predicted_class}, label=batch.label, latency_ms=batch.latency_ms, region=batch.region)
         return columns
+
+    def reference_profile(self, n: int) -> ReferenceProfile:
+        """The reference profile of ``reference(n)``: features, score and class (for the demo and tests)."""
+        columns = self.reference(n)
+        features = list(FEATURE_NAMES)
+        builder = ReferenceBuilder()
+        builder.add([
+            {"features": dict(zip(features, values[:-2])), "prediction": {"score": values[-2], "class": values[-1]}}
+            for values in zip(*[columns[name].tolist() for name in features], columns["prediction"].tolist(), columns["class"].tolist())
+        ])  # fmt: skip
+        return builder.build(self.model_id, self.model_version, source=f"workload seed {self.seed}", created_at=0.0)
 
     def columns(self, batch: Batch) -> dict[str, np.ndarray]:
         """The batch as named columns in the layout ``stream/files.py`` reads from CSV.

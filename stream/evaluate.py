@@ -1,0 +1,234 @@
+"""The evaluate worker: partials in, alerts out, exactly once.
+
+A consumer group on ``<prefix>.partials`` (``read_committed``). Every record of a model — partials
+and progress, keyed by ``model_id`` — lands in one partials partition, so one worker owns each model.
+Per model a ``WindowAssembly`` merges the partials and decides when a base window is complete; the
+model's ``ModelEvaluator`` then closes it, exactly as ``driftline replay`` does.
+
+Each batch is one Kafka transaction: the alerts (keyed by ``model_id``), the checkpoint of every
+model the batch changed (compacted ``<prefix>.evaluate-state``, key ``model_id``, written to the
+state partition numbered like the model's partials partition: assembly + evaluator state) and the
+input offsets commit together. On assignment the worker restores its models from that state
+partition, so after a crash it resumes exactly where the last commit left off: a read_committed
+consumer of the alerts sees each alert once.
+
+The optional mirror (``stream.mirror.RedisMirror``) is written after each commit, and its failures
+are logged, never fatal: Redis is for inspection, Kafka is the source of truth.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+
+from detectors._serde import pack, unpack
+from detectors.evaluator import Evaluation, ModelEvaluator
+from stream.assembly import WindowAssembly
+from stream.models import MonitoredModel
+from stream.partials import WindowPartial, decode_record
+from stream.settings import StackSettings, TopicSettings
+from stream.state_topic import read_latest
+from stream.transaction import Output, TransactionalProducer, group_consumer, records
+
+log = logging.getLogger("driftline.evaluate")
+
+HEARTBEAT_SECONDS = 5.0
+
+
+class Mirror(Protocol):
+    def evaluation(self, evaluation: Evaluation) -> None: ...
+    def alerts(self, events: list[dict]) -> None: ...
+    def heartbeat(self, role: str, worker_id: str, info: dict) -> None: ...
+
+
+class _Model:
+    """A model this worker owns: where its records live, its assembly and its evaluator."""
+
+    def __init__(self, partition: int, assembly: WindowAssembly, evaluator: ModelEvaluator) -> None:
+        self.partition = partition
+        self.assembly = assembly
+        self.evaluator = evaluator
+
+    def checkpoint(self) -> bytes:
+        return pack("EvaluateCheckpoint", {}, [self.assembly.to_bytes(), self.evaluator.to_bytes()])
+
+
+class EvaluateWorker:
+    """Merges partials, evaluates complete windows and publishes alerts, one transaction per batch."""
+
+    def __init__(
+        self,
+        stack: StackSettings,
+        topics: TopicSettings,
+        models: Mapping[str, MonitoredModel],
+        *,
+        group_id: str | None = None,
+        worker_id: str = "0",
+        idle_seconds: float = 60.0,
+        batch_size: int = 500,
+        poll_timeout: float = 0.2,
+        mirror: Mirror | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.models = models
+        self.worker_id = worker_id
+        self.idle_seconds = idle_seconds
+        self.batch_size = batch_size
+        self.poll_timeout = poll_timeout
+        self.mirror = mirror
+        self.bootstrap = stack.kafka_bootstrap
+        self.group_id = group_id or f"{topics.prefix}.evaluate"
+        self.inference_topic = topics.name("inference")
+        self.partials_topic = topics.name("partials")
+        self.alerts_topic = topics.name("alerts")
+        self.state_topic = topics.name("evaluate-state")
+        self.counts: Counter[str] = Counter()
+        """Committed work: records, evaluations, alerts, undecodable and unmonitored records."""
+        self._clock = clock
+        self._owned: dict[str, _Model] = {}
+        self._assigned: set[int] = set()
+        self._source_partitions = 0
+        self._last_heartbeat = -float("inf")
+        self._stop = threading.Event()
+        self._consumer = group_consumer(stack.kafka_bootstrap, self.group_id, "evaluate", worker_id)
+        self._producer = TransactionalProducer(stack.kafka_bootstrap, f"{self.group_id}.{worker_id}")
+
+    def stop(self) -> None:
+        """Finish the current batch, commit it, and return from ``run``."""
+        self._stop.set()
+
+    def run(self) -> Counter[str]:
+        self._producer.init()
+        self._source_partitions = self._count_source_partitions()
+        self._consumer.subscribe([self.partials_topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        try:
+            while not self._stop.is_set():
+                self._process(self._consumer.consume(self.batch_size, timeout=self.poll_timeout))
+        finally:
+            self._consumer.close()
+            self._producer.flush(30)
+        return self.counts
+
+    def _count_source_partitions(self) -> int:
+        metadata = self._consumer.list_topics(self.inference_topic, timeout=30).topics[self.inference_topic]
+        if metadata.error is not None:
+            raise RuntimeError(f"cannot read the partitions of {self.inference_topic}: {metadata.error}")
+        return len(metadata.partitions)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        now = self._clock()
+        self._assigned |= {position.partition for position in partitions}
+        for position in partitions:
+            for key, value in read_latest(self.bootstrap, self.state_topic, position.partition).items():
+                model = self.models.get(key.decode())
+                if model is None:  # no longer configured
+                    continue
+                assembly_bytes, evaluator_bytes = unpack("EvaluateCheckpoint", value)[1]
+                assembly = WindowAssembly.from_bytes(assembly_bytes, model.layout, self._source_partitions, self.idle_seconds, now)
+                self._owned[model.model_id] = _Model(position.partition, assembly, model.restore_evaluator(evaluator_bytes))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        revoked = {position.partition for position in partitions}
+        self._assigned -= revoked
+        self._owned = {model_id: owned for model_id, owned in self._owned.items() if owned.partition not in revoked}
+
+    def _process(self, messages: list[Message]) -> None:
+        now = self._clock()
+        positions: dict[int, int] = {}
+        changed: set[str] = set()
+        for message in records(messages):
+            if message.partition() not in self._assigned:  # revoked while the batch was in flight: the new owner re-reads it
+                continue
+            positions[message.partition()] = message.offset() + 1
+            model_id = self._apply(message, now)
+            if model_id is not None:
+                changed.add(model_id)
+        outputs: list[Output] = []
+        evaluations: list[Evaluation] = []
+        for model_id, owned in self._owned.items():
+            for window in owned.assembly.pop_complete(now):
+                changed.add(model_id)
+                evaluation = owned.evaluator.close_window(window.key, window.start, window.end, window.profile)
+                if evaluation is None:
+                    continue
+                evaluations.append(evaluation)
+                outputs += [Output(self.alerts_topic, model_id.encode(), orjson.dumps(alert)) for alert in evaluation.alerts]
+        outputs += [
+            Output(self.state_topic, model_id.encode(), self._owned[model_id].checkpoint(), self._owned[model_id].partition)
+            for model_id in sorted(changed)
+        ]
+        if not outputs and not positions:
+            self._heartbeat(now)
+            return
+        offsets = [TopicPartition(self.partials_topic, partition, offset) for partition, offset in positions.items()]
+        if not self._producer.commit(outputs, offsets, self._consumer):
+            self._rewind()
+            return
+        alerts = [alert for evaluation in evaluations for alert in evaluation.alerts]
+        self.counts.update(records=len(messages), evaluations=len(evaluations), alerts=len(alerts))
+        self._mirror(evaluations, alerts)
+        self._heartbeat(now)
+
+    def _apply(self, message: Message, now: float) -> str | None:
+        """Merge one partials record into its model's assembly; returns the model it changed."""
+        try:
+            record = decode_record(message.value())
+        except (ValueError, KeyError, TypeError) as exc:
+            self.counts["undecodable"] += 1
+            log.warning("skipping an undecodable record at %s[%d]@%d: %s", message.topic(), message.partition(), message.offset(), exc)
+            return None
+        model_id = record.key.model_id if isinstance(record, WindowPartial) else record.model_id
+        model = self.models.get(model_id)
+        if model is None:
+            self.counts["unmonitored"] += 1
+            return None
+        owned = self._owned.get(model_id)
+        if owned is None:
+            assembly = WindowAssembly(model.layout, self._source_partitions, self.idle_seconds, now)
+            owned = self._owned[model_id] = _Model(message.partition(), assembly, model.new_evaluator())
+        if isinstance(record, WindowPartial):
+            owned.assembly.add_partial(record, now)
+        else:
+            owned.assembly.add_progress(record, now)
+        return model_id
+
+    def _rewind(self) -> None:
+        """After an aborted transaction: back to the committed offsets and the state committed with them."""
+        assigned = self._consumer.assignment()
+        self._owned.clear()
+        self._on_assign(self._consumer, assigned)
+        for position in self._consumer.committed(assigned, timeout=30):
+            offset = position.offset if position.offset >= 0 else OFFSET_BEGINNING
+            self._consumer.seek(TopicPartition(position.topic, position.partition, offset))
+
+    def _mirror(self, evaluations: list[Evaluation], alerts: list[dict]) -> None:
+        if self.mirror is None:
+            return
+        try:
+            for evaluation in evaluations:
+                self.mirror.evaluation(evaluation)
+            if alerts:
+                self.mirror.alerts(alerts)
+        except Exception:  # noqa: BLE001 - Redis is for inspection: its failures must not stop evaluation
+            log.exception("mirror write failed; alerts are committed to Kafka regardless")
+
+    def _heartbeat(self, now: float) -> None:
+        if self.mirror is None or now - self._last_heartbeat < HEARTBEAT_SECONDS:
+            return
+        self._last_heartbeat = now
+        info: dict[str, Any] = {
+            "models": sorted(self._owned),
+            "late_events": {model_id: owned.assembly.late_events for model_id, owned in self._owned.items()},
+            **{name: count for name, count in self.counts.items()},
+        }
+        try:
+            self.mirror.heartbeat("evaluate", self.worker_id, info)
+        except Exception:  # noqa: BLE001 - see _mirror
+            log.exception("mirror heartbeat failed")
