@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import base64
-import functools
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import orjson
 import typer
@@ -16,10 +15,16 @@ from rich.console import Console
 from rich.table import Table
 
 from stream import stack as local_stack
+from stream.console import err, friendly_errors, print_error
+from stream.demo import demo
 from stream.files import read_records
+from stream.incidents.cli import incidents_app
+from stream.inspect_cli import alerts_app, state_app
+from stream.offline_cli import profile_app, replay
 from stream.producer import PredictionLogger
-from stream.tail import tail
+from stream.run import run
 from stream.settings import ConfigError, StackSettings, TopicSettings
+from stream.tail import tail
 from stream.topics import co_partitioning_error, create_topics, parse_retention, plan_topics
 
 app = typer.Typer(
@@ -30,25 +35,19 @@ app = typer.Typer(
 )
 stack_app = typer.Typer(help="Run the local stack: a real Apache Kafka broker (KRaft) and Redis.", no_args_is_help=True)
 topics_app = typer.Typer(help="The driftline topics.", no_args_is_help=True)
+deadletter_app = typer.Typer(help="Rejected input: what was dead-lettered, why, and from where.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
+app.add_typer(deadletter_app, name="deadletter")
+app.add_typer(profile_app, name="profile")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(state_app, name="state")
+app.add_typer(incidents_app, name="incidents")
+app.command("replay")(replay)
+app.command("run")(run)
+app.command("demo")(demo)
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
-
-
-def friendly_errors(command: Callable) -> Callable:
-    """Environment and config problems end in one line naming the cause and the fix, never a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except (local_stack.StackError, ConfigError) as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-
-    return wrapper
 
 
 @app.callback()
@@ -62,7 +61,7 @@ def main(
     try:
         ctx.obj = StackSettings().with_overrides(run_dir=run_dir, kafka_port=kafka_port, controller_port=controller_port, redis_port=redis_port)
     except ConfigError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        print_error(str(exc))
         raise typer.Exit(1) from None
 
 
@@ -82,7 +81,7 @@ def _create_topics(settings: StackSettings, topics: TopicSettings, retention: li
     out.print(table)
     problem = co_partitioning_error(admin, topics)
     if problem:
-        err.print(f"[bold red]error:[/] {problem}", soft_wrap=True)
+        print_error(problem)
     differs = [r.name for r in reports if r.outcome == "differs"]
     if differs:
         err.print(
@@ -198,9 +197,6 @@ def produce(
 
 
 
-deadletter_app = typer.Typer(help="Rejected input: what was dead-lettered, why, and from where.", no_args_is_help=True)
-app.add_typer(deadletter_app, name="deadletter")
-
 
 @deadletter_app.command("tail")
 @friendly_errors
@@ -251,12 +247,3 @@ def _print_deadletters(rows, follow: bool) -> None:
     for record in rows:
         out.print("  ".join(row(record)), highlight=False)
 
-
-from stream.offline_cli import profile_app, replay  # noqa: E402
-app.add_typer(profile_app, name="profile")
-app.command("replay")(replay)
-from stream.inspect_cli import alerts_app, state_app  # noqa: E402
-app.add_typer(alerts_app, name="alerts")
-app.add_typer(state_app, name="state")
-from stream.incidents.cli import incidents_app  # noqa: E402
-app.add_typer(incidents_app, name="incidents")

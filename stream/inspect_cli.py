@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from stream.cli import friendly_errors
+from stream.console import friendly_errors
 from stream.mirror import RedisMirror, segment_key
 from stream.settings import ConfigError, StackSettings, TopicSettings
 from stream.tail import tail

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, 
 from rich.table import Table
 
 from detectors.profile import ReferenceBuilder
-from stream.cli import friendly_errors
+from stream.console import friendly_errors
 from stream.config import load_monitor_config, load_reference
 from stream.files import read_records
 from stream.replay import Replay

@@ -24,6 +24,7 @@ from rich.table import Table
 from stream.incidents.api import register_views
 from stream.incidents.app import COMMANDS_ROLE, DELIVERIES_ROLE, IncidentService, ServiceSettings
 from stream.incidents.routing import RoutingConfig
+from stream.console import print_error
 from stream.settings import ConfigError, StackSettings, TopicSettings
 from stream.topics import DAY_MS, TopicPlan, TopicRole, create_topics
 
@@ -40,7 +41,6 @@ incidents_app = typer.Typer(
     rich_markup_mode=None,
 )
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
 API_OPTION = typer.Option(DEFAULT_API, "--api", envvar="DRIFTLINE_INCIDENTS_API", help="URL of the incident service's API.")
 
 
@@ -72,7 +72,7 @@ def run_service(
             tick_interval=tick_interval,
         )
     except ConfigError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        print_error(str(exc))
         raise typer.Exit(1) from None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     service = IncidentService(settings)
@@ -112,10 +112,10 @@ def _call(api: str, method: str, path: str, body: dict[str, Any] | None = None) 
             message = orjson.loads(detail).get("error", detail.decode(errors="replace"))
         except orjson.JSONDecodeError:
             message = detail.decode(errors="replace")
-        err.print(f"[bold red]error:[/] {exc.code}: {message}", highlight=False, soft_wrap=True)
+        print_error(f"{exc.code}: {message}")
         raise typer.Exit(1) from None
     except urllib.error.URLError as exc:
-        err.print(f"[bold red]error:[/] cannot reach the incident service at {api} ({exc.reason}); start it with `driftline incidents` or set --api", highlight=False, soft_wrap=True)
+        print_error(f"cannot reach the incident service at {api} ({exc.reason}); start it with `driftline incidents` or set --api")
         raise typer.Exit(2) from None
 
 
