@@ -15,8 +15,10 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
+# The stack, fresh demo topics, ingest + evaluate workers, a producer that injects drift after
+# 30 s and a few malformed events, and the alerts as they arrive. Ctrl-C stops what it started.
 run: install
-	$(BIN)/driftline stack up
+	$(BIN)/driftline demo
 
 test: install
 	$(BIN)/pytest

@@ -106,7 +106,8 @@ def _expected(records, topics: TopicSettings) -> tuple[list[dict], dict[tuple[st
 
 
 def _committed_total(bootstrap: str, group: str, topics: TopicSettings) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    # read_uncommitted: a read_committed offset fetch would wait out a killed worker's pending offsets
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "isolation.level": "read_uncommitted"})
     positions = [TopicPartition(topics.name(role), p) for role in ("inference", "labels") for p in range(PARTITIONS)]
     total = sum(max(tp.offset, 0) for tp in consumer.committed(positions, timeout=10))
     consumer.close()
