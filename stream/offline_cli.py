@@ -11,16 +11,18 @@ from typing import BinaryIO, Optional
 
 import orjson
 import typer
+from redis import RedisError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from detectors.profile import ReferenceBuilder
+from detectors.profile import ReferenceBuilder, ReferenceProfile
 from stream.console import friendly_errors
 from stream.config import load_monitor_config, load_reference
 from stream.files import read_records
+from stream.mirror import RedisMirror
 from stream.replay import Replay
-from stream.settings import ConfigError
+from stream.settings import ConfigError, TopicSettings
 
 profile_app = typer.Typer(help="Reference profiles built from training data.", no_args_is_help=True)
 out = Console(soft_wrap=True)
@@ -72,6 +74,7 @@ def _sentinels(options: list[str]) -> dict[str, list[float]]:
 @profile_app.command("build")
 @friendly_errors
 def build(
+    ctx: typer.Context,
     input: Path = typer.Option(..., "--input", exists=True, dir_okay=False, help="Training data: .jsonl (flat rows or inference events) or .csv."),
     model: str = typer.Option(..., "--model", help="model_id the profile belongs to."),
     version: str = typer.Option(..., "--version", help="model_version of the training run."),
@@ -80,6 +83,7 @@ def build(
     categorical: str = typer.Option("", help="Comma-separated features to treat as categorical (default: inferred)."),
     bins: int = typer.Option(10, min=2, max=1000, help="Histogram bins per numeric feature, at reference quantiles."),
     sentinel: list[str] = typer.Option([], "--sentinel", help="FEATURE=VALUE: a numeric value meaning 'missing' (e.g. num_05=-999), kept out of the distribution; repeatable."),
+    redis: bool = typer.Option(False, "--redis", help="Also store the profile in Redis (keys driftline:reference:<model> and driftline:profile:<model>, see docs/redis.md) [env DRIFTLINE_REDIS]."),
 ) -> None:
     """Build a reference profile (bins, categories, rates) from training data, reading it in chunks."""
     try:
@@ -117,6 +121,26 @@ def build(
         table.add_row(name, "categorical", str(len(sketch.categories)), f"{sketch.null_count / max(sketch.count, 1):.3f}")
     out.print(table)
     out.print(f"wrote {out_path} ({out_path.stat().st_size:,} bytes) in {time.perf_counter() - started:.1f} s")
+    if redis:
+        _store_in_redis(reference, ctx.obj.redis_url)
+        out.print(f"stored in Redis at {ctx.obj.redis_url}")
+
+
+def _store_in_redis(reference: ReferenceProfile, redis_url: str) -> None:
+    mirror = RedisMirror(redis_url, TopicSettings().prefix)
+    mirror.reference(reference)
+    try:
+        stored = mirror.reference_profile(reference.model_id, reference.model_version)
+    except RedisError as exc:
+        stored, cause = None, str(exc)
+    else:
+        cause = "it did not keep the profile"
+    finally:
+        mirror.close()
+    if stored is None or (stored.model_id, stored.model_version, stored.row_count, stored.layout) != (
+        reference.model_id, reference.model_version, reference.row_count, reference.layout
+    ):
+        raise ConfigError(f"Redis at {redis_url}: {cause}; start it with `driftline stack up` or point DRIFTLINE_REDIS at one (the profile file is written)")
 
 
 @friendly_errors
