@@ -150,7 +150,7 @@ def run_driftline(data: Path) -> dict[str, Any]:
     config = MonitorConfig.from_mapping({"model_id": MODEL_ID, "reference": "bench-data"})
 
     def columns_path() -> Replay:
-        engine = Replay(config, reference)
+        engine = Replay(config, reference, keep_evaluations=True)
         for start in range(0, rows, BATCH):
             engine.feed_columns(columns_of(current, score, timestamps, start, min(start + BATCH, rows)))
         engine.finish()
@@ -160,7 +160,7 @@ def run_driftline(data: Path) -> dict[str, Any]:
     values = json_events(current, score, timestamps)
 
     def json_path() -> Replay:
-        engine = Replay(config, reference)
+        engine = Replay(config, reference, keep_evaluations=True)
         for start in range(0, rows, BATCH):
             engine.feed(values[start : start + BATCH])
         engine.finish()

@@ -61,9 +61,14 @@ class Replay:
         The model's monitor config and reference profile.
     limits
         Decoder limits; the default accepts any event time (historical files).
+    keep_evaluations
+        Keep every :class:`Evaluation` in ``evaluations`` (for tests and analyses); off by default so
+        that a long replay runs in bounded memory.
     """
 
-    def __init__(self, config: MonitorConfig, reference: ReferenceProfile, limits: Limits | None = None) -> None:
+    def __init__(
+        self, config: MonitorConfig, reference: ReferenceProfile, limits: Limits | None = None, keep_evaluations: bool = False
+    ) -> None:
         self.config = config
         self.evaluator = ModelEvaluator(config, reference)
         self.windows = EventTimeWindows(config.windows, self.evaluator.new_profile)
@@ -71,7 +76,9 @@ class Replay:
             EventKind.INFERENCE, limits or Limits(max_past_seconds=math.inf, max_future_seconds=math.inf)
         )
         self.summary = ReplaySummary()
+        self.keep_evaluations = keep_evaluations
         self.evaluations: list[Evaluation] = []
+        """Every evaluation, oldest first, if ``keep_evaluations`` (memory grows with the input)."""
         self.routes = ModelRoutes(config, self.evaluator.layout)
         self._offset = 0
 
@@ -106,7 +113,8 @@ class Replay:
             evaluation = self.evaluator.close_window(window.key, window.start, window.end, window.profile)
             if evaluation is None:
                 continue
-            self.evaluations.append(evaluation)
+            if self.keep_evaluations:
+                self.evaluations.append(evaluation)
             self.summary.evaluations += 1
             self.summary.change_points.update(evaluation.change_points)
             for alert in evaluation.alerts:

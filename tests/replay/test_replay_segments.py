@@ -19,7 +19,7 @@ def test_segments_window_alongside_the_whole_model_and_pool_values_beyond_the_ca
         for i, region in enumerate(regions)
     ] + [{"prediction_id": "other", "model_id": "someone-else", "model_version": "1", "timestamp": 1_000.0,
           "features": {}, "prediction": 1}]  # fmt: skip
-    engine = Replay(config, REFERENCE)
+    engine = Replay(config, REFERENCE, keep_evaluations=True)
     engine.feed([orjson.dumps(event) for event in events])
     engine.finish()
     counts = {evaluation.key: evaluation.event_count for evaluation in engine.evaluations}
