@@ -24,7 +24,7 @@ from stream.offline_cli import profile_app, replay
 from stream.producer import PredictionLogger
 from stream.run import run
 from stream.settings import ConfigError, StackSettings, TopicSettings
-from stream.tail import tail
+from stream.tail import show, tail
 from stream.topics import co_partitioning_error, create_topics, parse_retention, plan_topics
 
 app = typer.Typer(
@@ -196,8 +196,6 @@ def produce(
         raise typer.Exit(1)
 
 
-
-
 @deadletter_app.command("tail")
 @friendly_errors
 def deadletter_tail(
@@ -209,16 +207,7 @@ def deadletter_tail(
 ) -> None:
     """Show rejected records with their reason code, model and source topic/partition/offset."""
     topic = (TopicSettings(prefix=prefix) if prefix else TopicSettings()).name("deadletter")
-    rows = tail(ctx.obj.kafka_bootstrap, topic, last, follow)
-    try:
-        if json:
-            for record in rows:
-                sys.stdout.write(orjson.dumps(record).decode() + "\n")
-                sys.stdout.flush()
-        else:
-            _print_deadletters(rows, follow)
-    except KeyboardInterrupt:
-        pass
+    show(tail(ctx.obj.kafka_bootstrap, topic, last, follow), json, lambda rows: _print_deadletters(rows, follow))
 
 
 def _print_deadletters(rows, follow: bool) -> None:

@@ -20,7 +20,7 @@ from rich.table import Table
 from stream.console import friendly_errors
 from stream.mirror import RedisMirror, segment_key
 from stream.settings import ConfigError, StackSettings, TopicSettings
-from stream.tail import tail
+from stream.tail import show, tail
 
 alerts_app = typer.Typer(help="Alert events as the evaluate workers published them.", no_args_is_help=True)
 state_app = typer.Typer(help="Live monitoring state mirrored in Redis by the evaluate workers.", no_args_is_help=True)
@@ -42,16 +42,7 @@ def alerts_tail(
 ) -> None:
     """Show alert events: time, severity, status, model, kind, feature, statistic against threshold, summary."""
     topic = (TopicSettings(prefix=prefix) if prefix else TopicSettings()).name("alerts")
-    records = tail(ctx.obj.kafka_bootstrap, topic, last, follow)
-    try:
-        if json:
-            for record in records:
-                sys.stdout.write(orjson.dumps(record).decode() + "\n")
-                sys.stdout.flush()
-        else:
-            _print_alerts(records, follow)
-    except KeyboardInterrupt:
-        pass
+    show(tail(ctx.obj.kafka_bootstrap, topic, last, follow), json, lambda records: _print_alerts(records, follow))
 
 
 def _alert_cells(record: dict) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -68,3 +69,16 @@ def _record(value: bytes | None) -> dict:
     except orjson.JSONDecodeError:
         return {"undecodable": (value or b"").decode("utf-8", "replace")}
     return record if isinstance(record, dict) else {"undecodable": repr(record)}
+
+
+def show(records: Iterator[dict], as_json: bool, render: Callable[[Iterator[dict]], None]) -> None:
+    """Print tailed records as JSON lines or with ``render``, until they end or Ctrl-C."""
+    try:
+        if as_json:
+            for record in records:
+                sys.stdout.write(orjson.dumps(record).decode() + "\n")
+                sys.stdout.flush()
+        else:
+            render(records)
+    except KeyboardInterrupt:
+        pass
