@@ -72,12 +72,12 @@ def _admin(settings: StackSettings) -> AdminClient:
 def _create_topics(settings: StackSettings, topics: TopicSettings, retention: list[str]) -> bool:
     """Create the topics and print what happened; returns False if any existing topic differs."""
     admin = _admin(settings)
-    reports = create_topics(admin, plan_topics(topics, parse_retention(retention)))
+    plans = plan_topics(topics, parse_retention(retention))
+    reports = create_topics(admin, plans)
     table = Table("topic", "partitions", "outcome", title="driftline topics")
-    plans = {plan.name: plan for plan in plan_topics(topics)}
-    for report in reports:
+    for plan, report in zip(plans, reports):  # create_topics reports in plan order
         style = {"created": "green", "exists": "dim", "differs": "bold yellow"}[report.outcome]
-        table.add_row(report.name, str(plans[report.name].partitions), f"[{style}]{report.outcome}[/] {report.detail}")
+        table.add_row(report.name, str(plan.partitions), f"[{style}]{report.outcome}[/] {report.detail}")
     out.print(table)
     problem = co_partitioning_error(admin, topics)
     if problem:

@@ -288,10 +288,7 @@ class Decoder:
             seconds = self._inference_schema_verdict(event, size)
             if type(seconds) is tuple:
                 return seconds
-        problem = self._remember_id(event["prediction_id"], offset)
-        if problem is not None:
-            return problem
-        problem = self._check_time(seconds, now)
+        problem = self._check_repeat_and_time(event["prediction_id"], offset, seconds, now)
         if problem is not None:
             return problem
         model_id = event["model_id"]
@@ -428,10 +425,7 @@ class Decoder:
             problem = _check_id(model_id, "model_id", _MODEL_ID_REASONS)
             if problem is not None:
                 return problem
-        problem = self._remember_id(event["prediction_id"], offset)
-        if problem is not None:
-            return problem
-        problem = self._check_time(seconds, now)
+        problem = self._check_repeat_and_time(event["prediction_id"], offset, seconds, now)
         if problem is not None:
             return problem
         if (
@@ -514,6 +508,11 @@ class Decoder:
             if _nests_deeper_than(value, self.limits.max_depth):
                 return Reason.NESTING_TOO_DEEP, f"metadata {name[:64]!r} nests deeper than {self.limits.max_depth}"
         return None
+
+    def _check_repeat_and_time(self, prediction_id: str, offset: int, seconds: float, now: float) -> Problem | None:
+        """The checks after the schema's, shared by both kinds: the duplicate memory first (see
+        ``_remember_id``), then the clock."""
+        return self._remember_id(prediction_id, offset) or self._check_time(seconds, now)
 
     def _check_time(self, seconds: float, now: float) -> Problem | None:
         if seconds > now + self.limits.max_future_seconds:
