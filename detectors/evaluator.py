@@ -416,6 +416,13 @@ class ModelEvaluator:
             ),
         )
 
+    def detector_states(self) -> dict[WindowKey, dict[str, dict[str, Any]]]:
+        """Inspection summaries of the online detectors by window key: ``{"adwin:feature": state}``."""
+        states: dict[WindowKey, dict[str, dict[str, Any]]] = {}
+        for (key, feature), detector in self._detectors.items():
+            states.setdefault(key, {})[f"{detector.kind}:{feature}"] = detector.state
+        return states
+
     def to_bytes(self) -> bytes:
         """Checkpoint of the evaluator's state (not its config or reference)."""
         keys = list(self._schedules)

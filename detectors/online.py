@@ -17,6 +17,7 @@ _KINDS: dict[str, type] = {
     "eddm": binary.EDDM,
 }
 _BINARY_KINDS = frozenset({"ddm", "eddm"})
+_READINGS = ("width", "estimation", "variance", "p_value", "warning_detected")
 
 
 class OnlineDetector:
@@ -63,6 +64,7 @@ class OnlineDetector:
         self._params = params
         self._detector = _KINDS[kind](**params)
         self._drift_detected = False
+        self._detections = 0
 
     def update(self, values: np.ndarray) -> list[int]:
         """Feed a batch in order; return the indices where the detector signalled drift."""
@@ -74,6 +76,7 @@ class OnlineDetector:
             if self._detector.drift_detected:
                 detections.append(index)
         self._drift_detected = bool(detections)
+        self._detections += len(detections)
         return detections
 
     @property
@@ -84,6 +87,20 @@ class OnlineDetector:
     def drift_detected(self) -> bool:
         """Whether the last ``update`` batch contained a detection."""
         return self._drift_detected
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """A JSON-ready summary for inspection: the kind and river's public readings.
+
+        ADWIN reports its window width, mean estimate and variance, KSWIN its last p-value,
+        DDM and EDDM whether they are in the warning zone.
+        """
+        readings = {"kind": self._kind, "drift_detected": self._drift_detected, "detections": self._detections}
+        for name in _READINGS:
+            value = getattr(self._detector, name, None)
+            if value is not None:
+                readings[name] = value if isinstance(value, (bool, int)) else float(value)
+        return readings
 
     def to_bytes(self) -> bytes:
         return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)

@@ -23,14 +23,17 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from detectors._serde import pack, unpack
 from detectors.evaluator import Evaluation, ModelEvaluator
+from detectors.policy import PolicyConfig
+from detectors.profile import ReferenceProfile
 from stream.assembly import WindowAssembly
+from stream.heartbeat import Heartbeat
 from stream.models import MonitoredModel
 from stream.partials import WindowPartial, decode_record
 from stream.settings import StackSettings, TopicSettings
@@ -43,9 +46,11 @@ HEARTBEAT_SECONDS = 5.0
 
 
 class Mirror(Protocol):
-    def evaluation(self, evaluation: Evaluation) -> None: ...
+    def evaluation(self, evaluation: Evaluation, policy: PolicyConfig | None = None) -> None: ...
     def alerts(self, events: list[dict]) -> None: ...
     def heartbeat(self, role: str, worker_id: str, info: dict) -> None: ...
+    def reference(self, profile: ReferenceProfile) -> None: ...
+    def detector_states(self, model_id: str, version: str, segment: dict, states: dict[str, dict]) -> None: ...
 
 
 class _Model:
@@ -95,9 +100,11 @@ class EvaluateWorker:
         self._owned: dict[str, _Model] = {}
         self._assigned: set[int] = set()
         self._source_partitions = 0
-        self._last_heartbeat = -float("inf")
+        self._unmirrored: set[str] = set()
+        """Models loaded or restored since the mirror last got their reference, open alerts and detectors."""
         self._stop = threading.Event()
         self._consumer = group_consumer(stack.kafka_bootstrap, self.group_id, "evaluate", worker_id)
+        self._heartbeat = Heartbeat(mirror, "evaluate", worker_id, self._consumer, interval=HEARTBEAT_SECONDS, clock=clock)
         self._producer = TransactionalProducer(stack.kafka_bootstrap, f"{self.group_id}.{worker_id}")
 
     def stop(self) -> None:
@@ -133,6 +140,7 @@ class EvaluateWorker:
                 assembly_bytes, evaluator_bytes = unpack("EvaluateCheckpoint", value)[1]
                 assembly = WindowAssembly.from_bytes(assembly_bytes, model.layout, self._source_partitions, self.idle_seconds, now)
                 self._owned[model.model_id] = _Model(position.partition, assembly, model.restore_evaluator(evaluator_bytes))
+                self._unmirrored.add(model.model_id)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {position.partition for position in partitions}
@@ -165,7 +173,8 @@ class EvaluateWorker:
             for model_id in sorted(changed)
         ]
         if not outputs and not positions:
-            self._heartbeat(now)
+            self._mirror([], [])
+            self._beat()
             return
         offsets = [TopicPartition(self.partials_topic, partition, offset) for partition, offset in positions.items()]
         if not self._producer.commit(outputs, offsets, self._consumer):
@@ -174,7 +183,7 @@ class EvaluateWorker:
         alerts = [alert for evaluation in evaluations for alert in evaluation.alerts]
         self.counts.update(records=len(messages), evaluations=len(evaluations), alerts=len(alerts))
         self._mirror(evaluations, alerts)
-        self._heartbeat(now)
+        self._beat()
 
     def _apply(self, message: Message, now: float) -> str | None:
         """Merge one partials record into its model's assembly; returns the model it changed."""
@@ -193,6 +202,7 @@ class EvaluateWorker:
         if owned is None:
             assembly = WindowAssembly(model.layout, self._source_partitions, self.idle_seconds, now)
             owned = self._owned[model_id] = _Model(message.partition(), assembly, model.new_evaluator())
+            self._unmirrored.add(model_id)
         if isinstance(record, WindowPartial):
             owned.assembly.add_partial(record, now)
         else:
@@ -209,26 +219,35 @@ class EvaluateWorker:
             self._consumer.seek(TopicPartition(position.topic, position.partition, offset))
 
     def _mirror(self, evaluations: list[Evaluation], alerts: list[dict]) -> None:
+        """Mirror committed work; and, for models just loaded or restored, what the mirror may lack.
+
+        A restored model's open alerts, detector states and reference are written in full, so a
+        mirror that lost its data (or a worker that took over the model) is whole again without
+        waiting for the next alert of each.
+        """
         if self.mirror is None:
             return
         try:
             for evaluation in evaluations:
-                self.mirror.evaluation(evaluation)
+                evaluator = self._owned[evaluation.key.model_id].evaluator
+                self.mirror.evaluation(evaluation, evaluator.config.policy)
+                key = evaluation.key
+                self.mirror.detector_states(key.model_id, key.model_version, dict(key.segment), evaluator.detector_states().get(key, {}))
             if alerts:
                 self.mirror.alerts(alerts)
+            for model_id in sorted(self._unmirrored & self._owned.keys()):
+                evaluator = self._owned[model_id].evaluator
+                self.mirror.reference(evaluator.reference)
+                self.mirror.alerts(evaluator.policy.open_alerts)
+                for key, states in evaluator.detector_states().items():
+                    self.mirror.detector_states(key.model_id, key.model_version, dict(key.segment), states)
+            self._unmirrored.clear()
         except Exception:  # noqa: BLE001 - Redis is for inspection: its failures must not stop evaluation
             log.exception("mirror write failed; alerts are committed to Kafka regardless")
 
-    def _heartbeat(self, now: float) -> None:
-        if self.mirror is None or now - self._last_heartbeat < HEARTBEAT_SECONDS:
-            return
-        self._last_heartbeat = now
-        info: dict[str, Any] = {
+    def _beat(self) -> None:
+        self._heartbeat.beat(lambda: {
             "models": sorted(self._owned),
             "late_events": {model_id: owned.assembly.late_events for model_id, owned in self._owned.items()},
-            **{name: count for name, count in self.counts.items()},
-        }
-        try:
-            self.mirror.heartbeat("evaluate", self.worker_id, info)
-        except Exception:  # noqa: BLE001 - see _mirror
-            log.exception("mirror heartbeat failed")
+            **self.counts,
+        })  # fmt: skip

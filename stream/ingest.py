@@ -29,6 +29,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from stream.decode import Decoder, EventKind, Limits
+from stream.heartbeat import Heartbeat, HeartbeatSink
 from stream.settings import StackSettings, TopicSettings
 from stream.state_topic import read_latest
 from stream.transaction import Output, TransactionalProducer, group_consumer, records
@@ -95,6 +96,10 @@ class IngestStats:
     aborted_batches: int = 0
     rejects: Counter = field(default_factory=Counter)  # (reason, model_id) -> count
 
+    def totals(self) -> dict[str, int]:
+        return {"consumed": self.consumed, "handed_on": self.handed_on, "deadlettered": self.deadlettered,
+                "batches": self.batches, "aborted_batches": self.aborted_batches}  # fmt: skip
+
 
 class IngestWorker:
     """Consumes the inference and labels topics in one consumer group, exactly once per record."""
@@ -110,6 +115,8 @@ class IngestWorker:
         limits: Mapping[EventKind, Limits] | None = None,
         batch_size: int = 5000,
         poll_timeout: float = 0.2,
+        mirror: HeartbeatSink | None = None,
+        report: Callable[[], dict] | None = None,
     ):
         self.topics = topics
         self.handler: PartitionHandler = handler if hasattr(handler, "handle") else ForwardingHandler(handler)
@@ -126,6 +133,9 @@ class IngestWorker:
         self._stop = threading.Event()
         self._consumer = group_consumer(stack.kafka_bootstrap, self.group_id, "ingest", worker_id)
         self._producer = TransactionalProducer(stack.kafka_bootstrap, f"{self.group_id}.{worker_id}")
+        self._heartbeat = Heartbeat(mirror, "ingest", worker_id, self._consumer)
+        self._report = report or self.stats.totals
+        """What a heartbeat says besides the lag (run.py adds the handler's counts)."""
         self._restore_reader_config = {
             "bootstrap.servers": stack.kafka_bootstrap,
             "group.id": f"{self.group_id}.restore",
@@ -144,6 +154,7 @@ class IngestWorker:
         try:
             while not self._stop.is_set() and (max_batches is None or self.stats.batches < max_batches):
                 self._process(self._consumer.consume(self.batch_size, timeout=self.poll_timeout))
+                self._heartbeat.beat(self._report)
         finally:
             self._consumer.close()
             self._producer.flush(30)

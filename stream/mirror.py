@@ -113,8 +113,9 @@ WORKERS = KeySpec(
 )
 HEARTBEAT = KeySpec(
     "heartbeat:{role}:{worker_id}", "string", "`heartbeat_ttl`", "`heartbeat`",
-    "JSON {role, worker_id, at (RFC 3339), info}; info is the worker's: by convention lag "
-    "({\"topic[partition]\": records behind}) and processed counts.",
+    "JSON {role, worker_id, at (RFC 3339), info}. Both roles beat every 5 s; info has `lag` "
+    "({\"topic[partition]\": records not yet consumed, as of the last fetch}) and the worker's committed "
+    "counts (ingest: consumed, handed_on, deadlettered, batches, ...; evaluate: models, records, evaluations, alerts).",
 )
 
 KEYS: tuple[KeySpec, ...] = (

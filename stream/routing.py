@@ -24,7 +24,11 @@ class ModelRoutes:
     """Columns and window-key routes of one model's events.
 
     The segment values that claimed a tag's slots are state (first come, first served), kept by
-    ``segment_values`` / ``restore_segment_values`` in checkpoints.
+    ``segment_values`` / ``restore_segment_values`` in checkpoints. Ingest keeps one such state per
+    source partition, so once a tag has more distinct values than ``max_values``, which of them are
+    pooled can differ between partitions and from replay (which sees one global order); below the
+    cap, streaming and replay route every event alike. A global first-come order would need every
+    ingest worker to agree on arrival order, which Kafka does not give across partitions.
     """
 
     def __init__(self, config: MonitorConfig, layout: ProfileLayout) -> None:

@@ -77,17 +77,19 @@ def run_worker(
 ) -> int:
     """Run one worker slot until SIGTERM/SIGINT; returns the exit code."""
     jsonlog.configure(role, str(slot))
+    mirror = RedisMirror(settings.redis_url, prefix=topics.prefix)
     if role == "ingest":
         known = frozenset(models)
         limits = {kind: Limits(known_models=known, unknown_model_policy="deadletter") for kind in EventKind}
         aggregator = WindowAggregator(models, topics, idle_seconds=idle_seconds)
-        worker = IngestWorker(settings, topics, aggregator, worker_id=str(slot), limits=limits, batch_size=batch_size)
 
         def stats() -> dict:
-            return {"consumed": worker.stats.consumed, "handed_on": worker.stats.handed_on,
-                    "deadlettered": worker.stats.deadlettered, **aggregator.counts}  # fmt: skip
+            return {**worker.stats.totals(), **aggregator.counts}
+
+        worker = IngestWorker(
+            settings, topics, aggregator, worker_id=str(slot), limits=limits, batch_size=batch_size, mirror=mirror, report=stats
+        )
     else:
-        mirror = RedisMirror(settings.redis_url, prefix=topics.prefix)
         worker = EvaluateWorker(
             settings, topics, models, worker_id=str(slot), idle_seconds=idle_seconds * EVALUATE_IDLE_FACTOR,
             batch_size=batch_size, mirror=mirror,

@@ -19,6 +19,7 @@ from stream.transaction import MAX_RECORD_BYTES
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
+STATE_SEGMENT_MS = 10 * 60_000
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class TopicRole:
     retention_ms: int
     cleanup_policy: str = "delete"
     max_message_bytes: int | None = None  # None: the broker's default (1 MB)
+    segment_ms: int | None = None  # None: the broker's default (7 days)
 
 
 TOPIC_ROLES: tuple[TopicRole, ...] = (
@@ -40,8 +42,10 @@ TOPIC_ROLES: tuple[TopicRole, ...] = (
     TopicRole("alerts", "alert events", "model_id", "models", 30 * DAY_MS),
     TopicRole("deadletter", "rejected input with reason and original bytes", "source key", "models", 30 * DAY_MS),
     # Checkpoints hold many window profiles (tens of kB each): they may exceed the broker's 1 MB default.
-    TopicRole("ingest-state", "ingest checkpoints: open windows and the join store", "source partition", "events", -1, "compact", MAX_RECORD_BYTES),
-    TopicRole("evaluate-state", "evaluate checkpoints: window rings, detectors, alert lifecycle", "model_id", "models", -1, "compact", MAX_RECORD_BYTES),
+    # Compaction only cleans closed segments: rolling every 10 minutes keeps a restore reading
+    # minutes of superseded checkpoints, not the days the broker's default 7-day segments would hold.
+    TopicRole("ingest-state", "ingest checkpoints: open windows and the join store", "source partition", "events", -1, "compact", MAX_RECORD_BYTES, STATE_SEGMENT_MS),
+    TopicRole("evaluate-state", "evaluate checkpoints: window rings, detectors, alert lifecycle", "model_id", "models", -1, "compact", MAX_RECORD_BYTES, STATE_SEGMENT_MS),
 )
 ROLES = {topic.role: topic for topic in TOPIC_ROLES}
 
@@ -58,6 +62,8 @@ class TopicPlan:
         configs = {"cleanup.policy": self.role.cleanup_policy, "retention.ms": str(self.retention_ms)}
         if self.role.max_message_bytes is not None:
             configs["max.message.bytes"] = str(self.role.max_message_bytes)
+        if self.role.segment_ms is not None:
+            configs["segment.ms"] = str(self.role.segment_ms)
         return configs
 
 

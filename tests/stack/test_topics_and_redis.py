@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import redis
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
 from stream.settings import ConfigError, TopicSettings
-from stream.topics import DAY_MS, TOPIC_ROLES, co_partitioning_error, create_topics, parse_retention, plan_topics
+from stream.topics import DAY_MS, STATE_SEGMENT_MS, TOPIC_ROLES, co_partitioning_error, create_topics, parse_retention, plan_topics
 
 pytestmark = pytest.mark.integration
 
@@ -34,13 +34,18 @@ def test_create_topics_is_idempotent_and_reports_differences(stack_settings, uni
     assert co_partitioning_error(admin, settings) is None
 
 
-def test_state_topics_are_compacted(stack_settings, unique_name):
+def test_state_topics_are_compacted_with_short_segments(stack_settings, unique_name):
     admin = AdminClient({"bootstrap.servers": stack_settings.kafka_bootstrap})
     reports = create_topics(admin, plan_topics(TopicSettings(prefix=unique_name)))
     assert all(r.outcome == "created" for r in reports)
-    policies = {plan.role.role: plan.configs["cleanup.policy"] for plan in plan_topics(TopicSettings(prefix=unique_name))}
-    assert policies["ingest-state"] == policies["evaluate-state"] == "compact"
-    assert create_topics(admin, plan_topics(TopicSettings(prefix=unique_name)))[6].outcome == "exists"
+    names = [f"{unique_name}.ingest-state", f"{unique_name}.evaluate-state"]
+    futures = admin.describe_configs([ConfigResource(ResourceType.TOPIC, name) for name in names])
+    for resource, future in futures.items():
+        configs = future.result()
+        # compaction cleans closed segments only: short segments bound what a restore reads
+        assert configs["cleanup.policy"].value == "compact", resource.name
+        assert int(configs["segment.ms"].value) == STATE_SEGMENT_MS <= 3_600_000, resource.name
+    assert all(r.outcome == "exists" for r in create_topics(admin, plan_topics(TopicSettings(prefix=unique_name))))
 
 
 def test_co_partitioning_mismatch_is_reported(stack_settings, unique_name):

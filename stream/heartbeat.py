@@ -1,0 +1,74 @@
+"""Worker heartbeats for the Redis mirror: alive, what the worker did, and how far behind it is.
+
+Both workers beat from their consume loop, at most every ``interval`` seconds, so a worker stuck in
+a batch stops beating and fades out of ``driftline state show`` after the mirror's heartbeat TTL.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from confluent_kafka import Consumer, TopicPartition
+
+log = logging.getLogger("driftline.heartbeat")
+
+
+class HeartbeatSink(Protocol):
+    def heartbeat(self, role: str, worker_id: str, info: dict) -> None: ...
+
+
+def consumer_lag(consumer: Consumer) -> dict[str, int]:
+    """Records each assigned partition still has to deliver: ``{"topic[partition]": n}``.
+
+    The high end is librdkafka's cached one from the last fetch (with ``read_committed`` the last
+    stable offset), so no broker round trip is made for it; a partition not fetched yet is left
+    out. A partition nothing was consumed from since assignment counts from its committed offset
+    (from the log start if none: the workers' ``auto.offset.reset`` is earliest).
+    """
+    assigned = consumer.assignment()
+    if not assigned:
+        return {}
+    positions = consumer.position(assigned)
+    unread = [TopicPartition(p.topic, p.partition) for p in positions if p.offset < 0]
+    starts = {(p.topic, p.partition): p.offset for p in consumer.committed(unread, timeout=5)} if unread else {}
+    lag: dict[str, int] = {}
+    for position in positions:
+        low, high = consumer.get_watermark_offsets(position, cached=True)
+        if high < 0:
+            continue
+        consumed_to = position.offset if position.offset >= 0 else starts.get((position.topic, position.partition), -1)
+        lag[f"{position.topic}[{position.partition}]"] = max(high - (consumed_to if consumed_to >= 0 else low), 0)
+    return lag
+
+
+class Heartbeat:
+    """Rate-limited heartbeats of one worker, with its consumer lag by partition."""
+
+    def __init__(
+        self,
+        sink: HeartbeatSink | None,
+        role: str,
+        worker_id: str,
+        consumer: Consumer,
+        *,
+        interval: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.sink, self.role, self.worker_id, self.consumer = sink, role, worker_id, consumer
+        self.interval = interval
+        self._clock = clock
+        self._last = -float("inf")
+
+    def beat(self, info: Callable[[], dict[str, Any]]) -> None:
+        """Send ``info()`` plus ``lag`` if the last beat is ``interval`` old; never raises."""
+        now = self._clock()
+        if self.sink is None or now - self._last < self.interval:
+            return
+        self._last = now
+        try:
+            self.sink.heartbeat(self.role, self.worker_id, {"lag": consumer_lag(self.consumer), **info()})
+        except Exception:  # noqa: BLE001 - the mirror is for inspection: its failures must not stop a worker
+            log.exception("heartbeat failed")
