@@ -75,6 +75,8 @@ INFERENCE_FIELDS = frozenset(
         "metadata",
     }
 )
+# The inference fields most events carry: the fast path checks error and metadata only when sent.
+COMMON_INFERENCE_FIELDS = INFERENCE_FIELDS - {"error", "metadata"}
 LABEL_FIELDS = frozenset({"schema_version", "prediction_id", "label", "timestamp", "model_id"})
 PREDICTION_OBJECT_FIELDS = frozenset({"score", "probabilities", "class", "value"})
 
@@ -218,11 +220,18 @@ class Decoder:
         self._occurrence_offsets: deque[int] = deque()
         self._occurrence_ids: deque[str] = deque()
         # Names and ids already found valid: a model sends the same feature names, model id and
-        # version, and segment tag names over and over, so a hit costs one hash instead of scans.
+        # version, and segment tags over and over, so a hit costs one hash instead of scans.
         self._valid_feature_names: set[str] = set()
         self._valid_ids: set[str] = set()
         self._valid_tag_names: set[str] = set()
-        self._check = self._check_inference if kind is EventKind.INFERENCE else self._check_label
+        self._valid_tag_values: set[str] = set()
+        # The schema checks give the event time in epoch seconds or a problem. Inference events
+        # first take a fast path that gives None for any event it does not accept; label events,
+        # a few fields, have the detailed checks only.
+        if kind is EventKind.INFERENCE:
+            self._schema_fast, self._schema_verdict = self._inference_seconds_fast, self._inference_schema_verdict
+        else:
+            self._schema_fast = self._schema_verdict = self._label_seconds
 
     def replay_start(self, committed: int) -> int:
         """First offset to re-decode, up to ``committed``, so that a fresh decoder's duplicate memory
@@ -247,23 +256,53 @@ class Decoder:
             raise ValueError(f"{len(values)} values but {len(offsets)} offsets")
         batch = DecodedBatch()
         now = self._clock()
-        max_payload = self.limits.max_payload_bytes
-        check = self._check
+        limits = self.limits
+        max_payload, window = limits.max_payload_bytes, limits.duplicate_window
+        latest, earliest = now + limits.max_future_seconds, now - limits.max_past_seconds
+        recent, occurrence_offsets, occurrence_ids = self._recent, self._occurrence_offsets, self._occurrence_ids
+        models, schema_fast, schema_verdict, loads = self._models, self._schema_fast, self._schema_verdict, orjson.loads
         accept = batch.events.append
+        # The checks after the schema's run inline, as they run per event: the duplicate memory
+        # first, so that it depends on the window's records alone, then the clock, then the model
+        # registry.
         for raw, offset in zip(values, offsets):
             event: Any = None
+            problem: Problem | None = None
             if not raw:
-                problem: Problem | None = (Reason.EMPTY_PAYLOAD, "empty value or tombstone")
-            elif len(raw) > max_payload:
-                problem = (Reason.PAYLOAD_TOO_LARGE, f"{len(raw)} bytes > {max_payload}")
+                problem = (Reason.EMPTY_PAYLOAD, "empty value or tombstone")
+            elif (size := len(raw)) > max_payload:
+                problem = (Reason.PAYLOAD_TOO_LARGE, f"{size} bytes > {max_payload}")
             else:
                 try:
-                    event = orjson.loads(raw)
+                    event = loads(raw)
                 except orjson.JSONDecodeError as error:
                     problem = _classify_json_error(raw, error)
                 else:
-                    problem = check(event, len(raw), offset, now)
+                    seconds = schema_fast(event, size)
+                    if seconds is None:  # declined: the detailed checks name the problem
+                        seconds = schema_verdict(event, size)
+                    if type(seconds) is tuple:
+                        problem = seconds
+                    elif window:
+                        if occurrence_offsets and occurrence_offsets[0] < offset - window:
+                            self._forget_before(offset - window)
+                        prediction_id = event["prediction_id"]
+                        known = len(recent)
+                        previous = recent.setdefault(prediction_id, offset)  # one lookup for a new id
+                        occurrence_offsets.append(offset)
+                        occurrence_ids.append(prediction_id)
+                        if len(recent) == known:  # the id was already there: now last seen here
+                            recent[prediction_id] = offset
+                            problem = (Reason.DUPLICATE_PREDICTION_ID, f"prediction_id {prediction_id!r} also at offset {previous}")
+                    if problem is None:
+                        if not earliest <= seconds <= latest:
+                            problem = _out_of_time(seconds, now)
+                        else:
+                            model_id = event.get("model_id")
+                            if model_id is not None and model_id not in models:
+                                problem = self._admit_model(model_id)
             if problem is None:
+                event["timestamp"] = seconds
                 accept(event)
             else:
                 batch.rejects.append(
@@ -281,25 +320,26 @@ class Decoder:
                 )
         return batch
 
-    def _check_inference(self, event: Any, size: int, offset: int, now: float) -> Problem | None:
-        """Validate and normalize one parsed inference event; return the first problem or None."""
-        seconds = self._inference_seconds_fast(event, size)
-        if seconds is None:  # invalid: the detailed checks name the first problem
-            seconds = self._inference_schema_verdict(event, size)
-            if type(seconds) is tuple:
-                return seconds
-        problem = self._check_repeat_and_time(event["prediction_id"], offset, seconds, now)
-        if problem is not None:
-            return problem
-        model_id = event["model_id"]
-        if model_id not in self._models:
-            if self.limits.unknown_model_policy == "deadletter":
-                return Reason.UNKNOWN_MODEL, f"model_id {model_id!r} is not a known model"
-            if len(self._models) >= self.limits.max_models:
-                return Reason.MODEL_LIMIT_REACHED, f"{len(self._models)} models registered"
-            self._models.add(model_id)
-        event["timestamp"] = seconds
+    def _admit_model(self, model_id: str) -> Problem | None:
+        """Whether an event of a model not yet in the registry is accepted: under policy
+        ``"register"`` an inference event registers it (up to ``max_models``), a label event
+        is accepted without registering it."""
+        if self.limits.unknown_model_policy == "deadletter":
+            return Reason.UNKNOWN_MODEL, f"model_id {model_id!r} is not a known model"
+        if self.kind is EventKind.LABEL:
+            return None
+        if len(self._models) >= self.limits.max_models:
+            return Reason.MODEL_LIMIT_REACHED, f"{len(self._models)} models registered"
+        self._models.add(model_id)
         return None
+
+    def _forget_before(self, horizon: int) -> None:
+        """Drop the occurrences at offsets below ``horizon`` from the duplicate memory."""
+        recent, offsets, ids = self._recent, self._occurrence_offsets, self._occurrence_ids
+        while offsets and offsets[0] < horizon:
+            expired_offset, expired_id = offsets.popleft(), ids.popleft()
+            if recent[expired_id] == expired_offset:
+                del recent[expired_id]
 
     def _inference_seconds_fast(self, event: Any, size: int) -> float | None:
         """Fast path of the schema checks: the event time in epoch seconds if ``event`` passes them
@@ -309,7 +349,12 @@ class Decoder:
         with the detailed path's own helper as the fallback. So both paths accept exactly the same
         events (tests/contract checks it), while a common event costs a few type checks and memo
         hits."""
-        if type(event) is not dict or not INFERENCE_FIELDS.issuperset(event):
+        if type(event) is not dict:
+            return None
+        # One test shows both that no field is unknown and that error and metadata are absent.
+        if not COMMON_INFERENCE_FIELDS.issuperset(event) and not (
+            INFERENCE_FIELDS.issuperset(event) and self._error_and_metadata_valid(event)
+        ):
             return None
         try:
             prediction_id = event["prediction_id"]
@@ -328,10 +373,11 @@ class Decoder:
             or type(model_version) is not str
         ):
             return None
-        if model_id not in self._valid_ids or model_version not in self._valid_ids:
+        valid_ids = self._valid_ids
+        if model_id not in valid_ids or model_version not in valid_ids:
             if not (_is_safe_id(model_id) and _is_safe_id(model_version)):
                 return None
-            _add_bounded(self._valid_ids, (model_id, model_version))
+            _add_bounded(valid_ids, (model_id, model_version))
         if type(timestamp) is float and 0 <= timestamp < EPOCH_MILLISECONDS_FROM:
             seconds = timestamp  # epoch seconds as a float, the common form, need no conversion
         else:
@@ -359,16 +405,32 @@ class Decoder:
         ) and _check_prediction(prediction, status == "error") is not None:
             return None
         latency = get("latency_ms", 0)
-        error = get("error", "")
-        if type(latency) not in _NUMBER_TYPES or latency < 0 or type(error) is not str or len(error) > MAX_ERROR_LENGTH:
+        if type(latency) not in _NUMBER_TYPES or latency < 0:
             return None
         segment = get("segment", _MISSING)
-        if segment is not _MISSING and self._check_segment(segment) is not None:
-            return None
-        metadata = get("metadata", _MISSING)
-        if metadata is not _MISSING and self._check_metadata(metadata) is not None:
+        if (
+            segment is not _MISSING
+            and not (
+                type(segment) is dict
+                and len(segment) <= MAX_SEGMENT_TAGS
+                and not gc.is_tracked(segment)  # scalars only: the values are hashable
+                and self._valid_tag_names.issuperset(segment)
+                and self._valid_tag_values.issuperset(segment.values())
+            )
+            and self._check_segment(segment) is not None
+        ):
             return None
         return seconds
+
+    def _error_and_metadata_valid(self, event: dict[str, Any]) -> bool:
+        """The fast path's checks of the two fields most events omit."""
+        error = event.get("error", "")
+        metadata = event.get("metadata", _MISSING)
+        return (
+            type(error) is str
+            and len(error) <= MAX_ERROR_LENGTH
+            and (metadata is _MISSING or self._check_metadata(metadata) is None)
+        )
 
     def _inference_schema_verdict(self, event: Any, size: int) -> float | Problem:
         """The detailed schema checks: the event time in epoch seconds, or the first problem.
@@ -399,8 +461,8 @@ class Decoder:
             return problem
         return seconds
 
-    def _check_label(self, event: Any, size: int, offset: int, now: float) -> Problem | None:
-        """Validate and normalize one parsed label event; return the first problem or None."""
+    def _label_seconds(self, event: Any, size: int) -> float | Problem:
+        """The schema checks of a label event: its time in epoch seconds, or the first problem."""
         if type(event) is not dict:
             return Reason.NOT_OBJECT, f"top level is {_json_type(event)}"
         if not event.keys() <= LABEL_FIELDS:
@@ -425,17 +487,7 @@ class Decoder:
             problem = _check_id(model_id, "model_id", _MODEL_ID_REASONS)
             if problem is not None:
                 return problem
-        problem = self._check_repeat_and_time(event["prediction_id"], offset, seconds, now)
-        if problem is not None:
-            return problem
-        if (
-            model_id is not _MISSING
-            and self.limits.unknown_model_policy == "deadletter"
-            and model_id not in self._models
-        ):
-            return Reason.UNKNOWN_MODEL, f"model_id {model_id!r} is not a known model"
-        event["timestamp"] = seconds
-        return None
+        return seconds
 
     def _check_features(self, features: Any, size: int) -> Problem | None:
         if type(features) is not dict:
@@ -492,6 +544,7 @@ class Decoder:
                 _add_bounded(self._valid_tag_names, (name,))
             if type(value) is not str or len(value) > MAX_TAG_VALUE_LENGTH or _has_control_character(value):
                 return Reason.INVALID_SEGMENT_TAG, f"segment tag {name!r} must be a string of <= {MAX_TAG_VALUE_LENGTH} characters without control characters"
+        _add_bounded(self._valid_tag_values, segment.values())
         return None
 
     def _check_metadata(self, metadata: Any) -> Problem | None:
@@ -509,40 +562,12 @@ class Decoder:
                 return Reason.NESTING_TOO_DEEP, f"metadata {name[:64]!r} nests deeper than {self.limits.max_depth}"
         return None
 
-    def _check_repeat_and_time(self, prediction_id: str, offset: int, seconds: float, now: float) -> Problem | None:
-        """The checks after the schema's, shared by both kinds: the duplicate memory first (see
-        ``_remember_id``), then the clock."""
-        return self._remember_id(prediction_id, offset) or self._check_time(seconds, now)
 
-    def _check_time(self, seconds: float, now: float) -> Problem | None:
-        if seconds > now + self.limits.max_future_seconds:
-            return Reason.TIMESTAMP_IN_FUTURE, f"timestamp {seconds:.3f} is {seconds - now:.0f} s ahead of now"
-        if seconds < now - self.limits.max_past_seconds:
-            return Reason.TIMESTAMP_TOO_OLD, f"timestamp {seconds:.3f} is {now - seconds:.0f} s behind now"
-        return None
-
-    def _remember_id(self, prediction_id: str, offset: int) -> Problem | None:
-        """Record this occurrence of ``prediction_id``; a problem if it occurred within the window.
-
-        Runs right after the schema checks, before the checks that depend on the clock or on the
-        model registry, so that the memory depends on the window's records alone."""
-        window = self.limits.duplicate_window
-        if not window:
-            return None
-        recent, offsets, ids = self._recent, self._occurrence_offsets, self._occurrence_ids
-        horizon = offset - window
-        while offsets and offsets[0] < horizon:
-            expired_offset, expired_id = offsets.popleft(), ids.popleft()
-            if recent[expired_id] == expired_offset:
-                del recent[expired_id]
-        known = len(recent)
-        previous = recent.setdefault(prediction_id, offset)  # one lookup for the common new id
-        offsets.append(offset)
-        ids.append(prediction_id)
-        if len(recent) == known:  # the id was already there: a duplicate, now last seen here
-            recent[prediction_id] = offset
-            return Reason.DUPLICATE_PREDICTION_ID, f"prediction_id {prediction_id!r} also at offset {previous}"
-        return None
+def _out_of_time(seconds: float, now: float) -> Problem:
+    """The problem of an event time outside the decoder's window around ``now``."""
+    if seconds > now:
+        return Reason.TIMESTAMP_IN_FUTURE, f"timestamp {seconds:.3f} is {seconds - now:.0f} s ahead of now"
+    return Reason.TIMESTAMP_TOO_OLD, f"timestamp {seconds:.3f} is {now - seconds:.0f} s behind now"
 
 
 _MODEL_ID_REASONS = (

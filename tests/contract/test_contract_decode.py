@@ -107,6 +107,30 @@ def test_rejected_event_does_not_block_its_corrected_resend() -> None:
     assert decode_one(decoder, inference())[1] == []
 
 
+def test_checks_after_the_schema_run_in_order_duplicate_time_model() -> None:
+    """An event that passes the schema is remembered before the clock and the registry judge it, so
+    its resend is a duplicate even when the first one was too old or of an unknown model."""
+    limits = Limits(known_models=frozenset({"known"}), unknown_model_policy="deadletter")
+    decoder = Decoder(limits=limits, clock=clock)
+    events = [
+        inference(prediction_id="old", model_id="new", timestamp=NOW - 400 * 86_400),
+        inference(prediction_id="old", model_id="new", timestamp=NOW + 2 * 86_400),
+        inference(prediction_id="late", model_id="new", timestamp=NOW + 2 * 86_400),
+        inference(prediction_id="new-model", model_id="new"),
+        inference(prediction_id="new-model", model_id="known"),
+        inference(prediction_id="fine", model_id="known"),
+    ]
+    batch = decoder.decode([dumps(event) for event in events], "in", 0, list(range(len(events))))
+    assert [(reject.offset, reject.reason) for reject in batch.rejects] == [
+        (0, Reason.TIMESTAMP_TOO_OLD),
+        (1, Reason.DUPLICATE_PREDICTION_ID),
+        (2, Reason.TIMESTAMP_IN_FUTURE),
+        (3, Reason.UNKNOWN_MODEL),
+        (4, Reason.DUPLICATE_PREDICTION_ID),
+    ]
+    assert [event["prediction_id"] for event in batch.events] == ["fine"]
+
+
 def test_register_policy_registers_models_up_to_the_cap() -> None:
     decoder = Decoder(limits=Limits(known_models=frozenset({"known"}), max_models=2), clock=clock)
     assert decode_one(decoder, inference(prediction_id="1", model_id="new"))[1] == []

@@ -132,3 +132,23 @@ def test_fast_path_checks_values_of_known_feature_names(value: object, reason: R
     _assert_same(*_verdicts(decoder, dumps({**BASE, "features": {"a": "v" * 1024, "b": 1}})))
     fast, detailed = _verdicts(decoder, dumps({**BASE, "features": {"a": value, "b": 1}}))
     assert fast is None and detailed[0] is reason
+
+
+@pytest.mark.parametrize(
+    ("segment", "reason"),
+    [
+        ({"channel": ["web"]}, Reason.INVALID_SEGMENT_TAG),
+        ({"channel": {"web": 1}}, Reason.INVALID_SEGMENT_TAG),
+        ({"channel": 1}, Reason.INVALID_SEGMENT_TAG),
+        ({"channel": "w\u0001"}, Reason.INVALID_SEGMENT_TAG),
+        ({"channel": "web", "bad tag": "web"}, Reason.INVALID_SEGMENT_TAG),
+        ({f"t{i}": "web" for i in range(9)}, Reason.TOO_MANY_SEGMENT_TAGS),
+        (["web"], Reason.WRONG_TYPE_SEGMENT),
+    ],
+)
+def test_fast_path_checks_segments_of_known_tag_names_and_values(segment: object, reason: Reason) -> None:
+    decoder = Decoder(EventKind.INFERENCE, RUNTIME_CHECKS_OFF)
+    tags = {"channel": "web", **{f"t{i}": "web" for i in range(7)}}
+    _assert_same(*_verdicts(decoder, dumps({**BASE, "features": {}, "segment": tags})))
+    fast, detailed = _verdicts(decoder, dumps({**BASE, "features": {}, "segment": segment}))
+    assert fast is None and detailed[0] is reason
