@@ -4,8 +4,8 @@ Reads come from the worker's local tables. Changes (ack, resolve, silence) are c
 on the incident-commands topic, because faust tables can only be written while handling
 an event: ack/resolve go to the incident's partition and the view waits until the
 change shows; silences go to every partition (a model's partition is where its alerts
-land, which the API cannot compute). With several workers, each serves the incidents of
-the partitions it owns.
+land, which the API cannot compute). With several workers, each serves only the incidents
+of the partitions it owns (docs/incidents.md, "One worker, one API"): ``driftline run`` starts one.
 """
 
 from __future__ import annotations
@@ -231,6 +231,13 @@ OPENAPI: dict[str, Any] = {
             }
         },
         "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document", "responses": {"200": _json_response("OpenAPI 3 document", {"type": "object"})}}},
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics of this worker (stream/metrics.py)",
+                "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+            }
+        },
     },
     "components": {
         "schemas": {
@@ -274,6 +281,7 @@ OPENAPI: dict[str, Any] = {
                     "requested_at": {"type": "string"}, "finished_at": {"type": "string"},
                     "outcome": {"enum": ["delivered", "failed", "silenced", "quiet_hours"]},
                     "attempts": {"type": "integer"}, "status_code": {"type": ["integer", "null"]}, "error": {"type": ["string", "null"]},
+                    "partition": {"type": "integer", "description": "partition of the entry in the service's tables"},
                 },
             },
         }

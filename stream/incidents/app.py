@@ -12,6 +12,11 @@ Inputs and state (FAUST.md: at-least-once, every handler idempotent):
   commands about an incident are sent to that partition.
 - a second agent reads the incident-deliveries topic and POSTs (delivery.py), logging
   every outcome in the delivery log table keyed by idempotency key.
+- retention (``timing.retention``): the tick deletes what has been settled that long — resolved
+  incidents with their dedupe keys, aliases and delivery-log entries, and lifted silences — and
+  records published longer ago are ignored, so a re-delivered alert of a deleted incident cannot
+  open it again (lifecycle.expired). Every deletion happens in the tick of the partition the key
+  was written in, so it goes to the same changelog partition as the key.
 
 Ordering for at-least-once: delivery requests are published (and acknowledged by the
 broker) before the incident state that records them is written, so a crash in between
@@ -28,6 +33,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -42,9 +48,11 @@ from stream.incidents.digest import DigestBucket, bucket_key, bucket_partition
 from stream.incidents.lifecycle import (
     Announcement,
     Incident,
+    State,
     acknowledge,
     dedupe_key,
     escalation_due,
+    expired,
     mark_announced,
     new_incident_for_resolved,
     next_announcement,
@@ -52,17 +60,20 @@ from stream.incidents.lifecycle import (
     record_resolved,
     resolve,
     settled,
+    too_old,
 )
 from stream.incidents.routing import Receiver, RoutingConfig
 from stream.incidents.templates import Notice, NoticeItem, iso_time, render
 from stream.incidents.transport import ReadCommittedApp
 from stream.decode import readable_model_id  # one rule for dead-letter model_ids
+from stream.metrics import serve_incident_metrics
 from stream.reasons import Reason
 from stream.settings import PROJECT_ROOT, TopicSettings
 
 log = logging.getLogger(__name__)
 
 COMMANDS_ROLE = "incident-commands"
+PRUNE_EVERY_SECONDS = 60.0  # or a tenth of the retention, if shorter: deletion lags expiry by at most that
 DELIVERIES_ROLE = "incident-deliveries"
 _ALERT_VALIDATOR = jsonschema.Draft202012Validator(orjson.loads((PROJECT_ROOT / "schemas" / "alert.schema.json").read_bytes()))
 
@@ -139,10 +150,12 @@ class IncidentService:
         self.silences = table("silences", "partition/model_id -> {until, reason, by}")
         self.digests = table("digests", "partition/receiver bucket key -> DigestBucket.to_dict()")
         self.delivery_log = table("delivery-log", "idempotency key -> request summary and outcome")
+        serve_incident_metrics(self.app, self.incidents, [state.value for state in State])
         self.app.agent(self.inputs, name="incidents")(self._incidents_agent)
         self.app.agent(self.deliveries, name="deliveries")(self._deliveries_agent)
         self.app.timer(settings.tick_interval)(self._send_ticks)
         self._rng = random.Random()
+        self._pruned_at: dict[int, float] = {}  # partition -> when its tick last deleted what expired
 
     # ---- agents -------------------------------------------------------------------------
 
@@ -151,7 +164,7 @@ class IncidentService:
             message = event.message
             try:
                 if message.topic == self.alerts_topic:
-                    self._on_alert(_decode_alert(message.value), message.partition, time.time())
+                    self._on_alert(_decode_alert(message.value), message.partition, message.timestamp, time.time())
                 else:
                     await self._on_command(orjson.loads(message.value), message.partition, time.time())
             except Exception as exc:  # noqa: BLE001 - every failure is dead-lettered, never lost
@@ -161,7 +174,7 @@ class IncidentService:
         async with aiohttp.ClientSession() as session:
             async for event in stream.events():
                 try:
-                    await self._deliver(session, DeliveryRequest.from_bytes(event.message.value))
+                    await self._deliver(session, DeliveryRequest.from_bytes(event.message.value), event.message.partition)
                 except Exception as exc:  # noqa: BLE001
                     await self._dead_letter(event, exc)
 
@@ -172,10 +185,13 @@ class IncidentService:
 
     # ---- alerts --------------------------------------------------------------------------
 
-    def _on_alert(self, alert: dict[str, Any], partition: int, now: float) -> None:
+    def _on_alert(self, alert: dict[str, Any], partition: int, published_at: float, now: float) -> None:
         """Synchronous on purpose: no other event can interleave between reading and writing the tables."""
         key = dedupe_key(alert)
         if key in self.seen:
+            return
+        if too_old(published_at, now, self.timing):
+            log.info("alert %s (%s) published %.0f s ago, beyond the retention: ignored", alert["alert_id"], alert["status"], now - published_at)
             return
         if alert["status"] == "firing":
             placement = place_firing(alert, partition, now, self.timing.reopen_within, self.find_incident, self.aliases, self.latest)
@@ -239,6 +255,36 @@ class IncidentService:
             if bucket.due(now, self.timing.digest_interval):
                 await self._flush_digest(bucket, partition, now)
                 self.digests.pop(key)
+        if now - self._pruned_at.get(partition, 0.0) >= min(PRUNE_EVERY_SECONDS, self.timing.retention / 10):
+            self._prune(partition, now)
+            self._pruned_at[partition] = now
+
+    def _prune(self, partition: int, now: float) -> None:
+        """Delete what the retention lets go in this partition (see the module docstring)."""
+        gone = {raw["incident_id"]: raw for raw in self.incidents.values() if raw["partition"] == partition and expired(raw, now, self.timing)}
+        for incident_id, raw in gone.items():
+            for alert_id in raw["alerts"]:
+                for status in ("firing", "resolved"):
+                    key = dedupe_key({"alert_id": alert_id, "status": status})
+                    if self.seen.get(key) == incident_id:
+                        self.seen.pop(key)
+            if self.latest.get(raw["model_id"]) == incident_id:
+                self.latest.pop(raw["model_id"])
+            self.incidents.pop(incident_id)
+        if gone:
+            for proposed in [proposed for proposed, target in self.aliases.items() if target in gone]:
+                self.aliases.pop(proposed)
+        for key in [
+            key for key, entry in self.delivery_log.items()
+            if entry["partition"] == partition
+            and too_old(datetime.fromisoformat(entry["requested_at"]).timestamp(), now, self.timing)
+            and not any(incident_id in self.incidents for incident_id in entry["incident_ids"])
+        ]:  # fmt: skip
+            self.delivery_log.pop(key)
+        for key in [key for key, silence in self.silences.items() if key.startswith(f"{partition}/") and silence["until"] < now]:
+            self.silences.pop(key)
+        if gone:
+            log.info("partition %d: forgot %d incidents settled longer than the retention", partition, len(gone))
 
     async def _announce(self, incident: Incident, announcement: Announcement, partition: int, now: float) -> None:
         """Publish what the receivers get; P2 goes into the receivers' digests (escalations never do)."""
@@ -299,10 +345,13 @@ class IncidentService:
 
     # ---- deliveries ----------------------------------------------------------------------
 
-    async def _deliver(self, session: aiohttp.ClientSession, request: DeliveryRequest) -> None:
+    async def _deliver(self, session: aiohttp.ClientSession, request: DeliveryRequest, partition: int) -> None:
         logged = self.delivery_log.get(request.idempotency_key)
         if logged is not None and logged["outcome"] != "failed":
             return  # a replay of a request already delivered or recorded as suppressed
+        if too_old(request.requested_at, time.time(), self.timing):
+            log.info("delivery %s requested beyond the retention ago: not sent (its log entry may be deleted)", request.idempotency_key)
+            return
         if request.suppressed is not None:
             outcome, attempts, status_code, error = request.suppressed, 0, None, None
         else:
@@ -312,6 +361,7 @@ class IncidentService:
             "idempotency_key": request.idempotency_key, "receiver": request.receiver, "receiver_type": request.receiver_type,
             "incident_ids": request.incident_ids, "announcement": request.announcement, "requested_at": iso_time(request.requested_at),
             "finished_at": iso_time(time.time()), "outcome": outcome, "attempts": attempts, "status_code": status_code, "error": error,
+            "partition": partition,  # of the key in the table: the tick of this partition deletes it (_prune)
         }
 
     # ---- helpers -------------------------------------------------------------------------

@@ -1,12 +1,15 @@
 """``driftline incidents``: run the incident service, or talk to its HTTP API.
 
 ``driftline incidents`` with no subcommand runs the service (a faust worker);
-``list``, ``show``, ``ack``, ``resolve`` and ``silence`` call the API of a running one.
+``list``, ``show``, ``ack``, ``resolve`` and ``silence`` call the API of a running one;
+``receiver`` runs a local webhook receiver that prints each delivery (receiver.py).
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,21 +24,19 @@ from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.table import Table
 
+from stream import jsonlog
 from stream.incidents.api import register_views
 from stream.incidents.app import COMMANDS_ROLE, DELIVERIES_ROLE, IncidentService, ServiceSettings
+from stream.incidents.receiver import LocalReceiver
 from stream.incidents.routing import RoutingConfig
 from stream.console import print_error
 from stream.settings import ConfigError, StackSettings, TopicSettings
-from stream.topics import DAY_MS, TopicPlan, TopicRole, create_topics
+from stream.topics import ROLES, TopicPlan, create_topics
 
 DEFAULT_API = "http://127.0.0.1:6066"
-SERVICE_TOPICS = (
-    TopicRole(COMMANDS_ROLE, "incident service commands: ticks, ack/resolve/silence, digest items", "incident partition", "models", 1 * DAY_MS),
-    TopicRole(DELIVERIES_ROLE, "incident service delivery requests (webhook outbox)", "incident partition", "models", 7 * DAY_MS),
-)
 
 incidents_app = typer.Typer(
-    help="Incidents: run the incident service (no subcommand), or list/show/ack/resolve/silence through its API.",
+    help="Incidents: run the incident service (no subcommand), list/show/ack/resolve/silence through its API, or run a local receiver.",
     invoke_without_command=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -64,7 +65,7 @@ def run_service(
         settings = ServiceSettings(
             kafka_bootstrap=stack.kafka_bootstrap,
             topics=topics,
-            partitions=_prepare_topics(stack.kafka_bootstrap, topics),
+            partitions=prepare_topics(stack.kafka_bootstrap, topics),
             routing=routing_config,
             data_dir=data_dir or stack.run_dir / "incidents",
             web_port=web_port,
@@ -77,11 +78,20 @@ def run_service(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     service = IncidentService(settings)
     register_views(service)
-    faust.Worker(service.app, loglevel="INFO").execute_from_commandline()
+    jsonlog.configure("incidents", "0")  # faust logs as every driftline worker does: JSON lines on stderr
+    worker = faust.Worker(service.app, loglevel="INFO", quiet=True, override_logging=False)
+    worker.spinner = None  # a terminal progress spinner: escape codes in the log otherwise
+    worker.execute_from_commandline()
 
 
-def _prepare_topics(bootstrap: str, topics: TopicSettings) -> int:
-    """The alerts and dead-letter topics must exist; the service's own get the alerts topic's partition count."""
+def service_command(routing: Path, prefix: str) -> list[str]:
+    """The command line that runs the service as a child process (``driftline run`` starts it so)."""
+    return [sys.executable, "-m", "stream", "incidents", f"--routing={routing.resolve()}", f"--prefix={prefix}"]
+
+
+def prepare_topics(bootstrap: str, topics: TopicSettings) -> int:
+    """The alerts and dead-letter topics must exist; the service's own are created if missing
+    (``driftline topics create`` creates them too) and must have the alerts topic's partition count."""
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
     try:
         existing = admin.list_topics(timeout=30).topics
@@ -90,11 +100,18 @@ def _prepare_topics(bootstrap: str, topics: TopicSettings) -> int:
     for role in ("alerts", "deadletter"):
         if topics.name(role) not in existing:
             raise ConfigError(f"topic {topics.name(role)} does not exist at {bootstrap}; create the topics with `driftline topics create`")
-    partitions = len(existing[topics.name("alerts")].partitions)
-    plans = [TopicPlan(topics.name(role.role), role, partitions, role.retention_ms) for role in SERVICE_TOPICS]
-    for report in create_topics(admin, plans):
-        if report.outcome == "differs":
-            raise ConfigError(f"topic {report.name} {report.detail}; it must match {topics.name('alerts')}: delete it and restart")
+    alerts = topics.name("alerts")
+    partitions = len(existing[alerts].partitions)
+    plans = [TopicPlan(topics.name(role), ROLES[role], partitions, ROLES[role].retention_ms) for role in (COMMANDS_ROLE, DELIVERIES_ROLE)]
+    create_topics(admin, plans)  # a retention set by `driftline topics create --retention` is kept
+    existing = admin.list_topics(timeout=30).topics
+    for plan in plans:
+        found = len(existing[plan.name].partitions)
+        if found != partitions:
+            raise ConfigError(
+                f"topic {plan.name} has {found} partitions but {alerts} has {partitions}: the service sends to an incident's "
+                f"partition by number, so they must match; delete {plan.name} (losing the requests pending in it) and restart"
+            )
     return partitions
 
 
@@ -179,3 +196,24 @@ def silence_model(
         return
     silence = _call(api, "POST", "/silences", {"model_id": model_id, "duration_seconds": minutes * 60, "reason": reason, "by": by})
     out.print(f"{model_id}: silenced until {silence['until']}")
+
+
+@incidents_app.command("receiver")
+def run_receiver(
+    port: int = typer.Option(9099, min=0, max=65535, help="Port to listen on (receivers' urls: http://127.0.0.1:PORT/<name>)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+) -> None:
+    """A local webhook receiver printing each delivery as one line, until interrupted (for trying the service out)."""
+    try:
+        receiver = LocalReceiver(lambda line: out.print(line, highlight=False, markup=False), port, host).start()
+    except OSError as exc:
+        print_error(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port")
+        raise typer.Exit(1) from None
+    out.print(f"receiving deliveries at {receiver.url}/<receiver name>; Ctrl-C stops", highlight=False)
+    try:
+        while True:  # not one endless wait: Ctrl-C may reach a server thread, and Python acts on it in the main thread only
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        receiver.close()

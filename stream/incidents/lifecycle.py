@@ -191,13 +191,14 @@ def reopen(incident: Incident, now: float) -> Incident:
 
 @dataclass(frozen=True)
 class Timing:
-    """When notifications go out (seconds)."""
+    """When notifications go out, and how long resolved incidents are kept (seconds)."""
 
     group_wait: float = 30.0  # alerts arriving this long after an incident (re)opens go into its first message
     group_interval: float = 300.0  # at most one "updated" message per incident per interval
     escalate_after: float = 900.0  # an open P0 not acknowledged by then is escalated
     reopen_within: float = 3600.0  # a firing alert within this long after resolution reopens the incident
     digest_interval: float = 300.0  # P2 messages to a receiver are collected and sent once per interval
+    retention: float = 7 * 86400.0  # resolved incidents (and records older than this) are forgotten: see ``expired``
 
 
 def next_announcement(incident: Incident, now: float, timing: Timing) -> Announcement | None:
@@ -220,6 +221,24 @@ def next_announcement(incident: Incident, now: float, timing: Timing) -> Announc
 def settled(record: Mapping[str, Any]) -> bool:
     """A stored incident (``Incident.to_dict()``) that is resolved and was announced so: no timer work left."""
     return record["state"] == State.RESOLVED and record["announced_state"] == State.RESOLVED and record["announced_cycle"] == record["cycle"]
+
+
+def expired(record: Mapping[str, Any], now: float, timing: Timing) -> bool:
+    """A stored incident settled (resolved and announced) with no change for ``timing.retention``: to be deleted.
+
+    With it go its dedupe keys, so a re-delivered alert event of it would count as new; the
+    service therefore ignores every record published longer than the retention ago (``too_old``),
+    which covers every alert event of an expired incident: each was published before it was
+    handled, and handling it changed the incident (``updated_at``) at least ``retention`` ago.
+    """
+    last_change = max([record["state_since"], *(alert["updated_at"] for alert in record["alerts"].values())])
+    return settled(record) and now - last_change > timing.retention
+
+
+def too_old(published_at: float, now: float, timing: Timing) -> bool:
+    """A record published longer than ``timing.retention`` ago (a re-delivery: e.g. a consumer group
+    whose committed offsets expired re-reads the alerts topic, which keeps 30 days)."""
+    return now - published_at > timing.retention
 
 
 def escalation_due(incident: Incident, now: float, timing: Timing) -> bool:

@@ -166,6 +166,11 @@ class RoutingConfig:
             if name not in shared:
                 raise ConfigError(f"{source}: receiver {name!r} must be declared under the top-level receivers")
         timing = Timing(**{name.removesuffix("_seconds"): float(value) for name, value in raw.get("timing", {}).items()})
+        if timing.retention < timing.reopen_within:
+            raise ConfigError(
+                f"{source}: timing/retention_seconds ({timing.retention:g}) is shorter than timing/reopen_within_seconds "
+                f"({timing.reopen_within:g}): a resolved incident must be kept while it can reopen; raise retention_seconds"
+            )
         return cls(shared[raw["default_receiver"]], shared, models, dict(raw.get("team_owners", {})), escalation, timing)
 
     def receivers_for(self, model_id: str, alerts: Iterable[AlertEntry]) -> list[Receiver]:

@@ -80,9 +80,12 @@ def resolved(alert: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def publish_alerts(bootstrap: str, topic: str, alerts: list[dict[str, Any]], abort: list[dict[str, Any]] = ()) -> None:
-    """Publish like the evaluate stage: in a Kafka transaction, keyed by model_id; ``abort`` goes in an aborted one first."""
-    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": f"test-evaluate-{uuid.uuid4().hex}"})
+def publish_alerts(bootstrap: str, topic: str, alerts: list[dict[str, Any]], abort: list[dict[str, Any]] = (), timestamp_ms: int = 0) -> None:
+    """Publish like the evaluate stage: in a Kafka transaction, keyed by model_id; ``abort`` goes in an aborted one first.
+
+    ``timestamp_ms``: the records' timestamp (0: now), e.g. an earlier publication's to re-deliver it as it was."""
+    # lz4, as stream.transaction.TransactionalProducer compresses: the service must decode it (aiokafka needs cramjam).
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": f"test-evaluate-{uuid.uuid4().hex}", "compression.type": "lz4"})
     producer.init_transactions(30)
     if abort:
         producer.begin_transaction()
@@ -92,7 +95,7 @@ def publish_alerts(bootstrap: str, topic: str, alerts: list[dict[str, Any]], abo
         producer.abort_transaction(30)
     producer.begin_transaction()
     for alert in alerts:
-        producer.produce(topic, key=alert["model_id"].encode(), value=orjson.dumps(alert))
+        producer.produce(topic, key=alert["model_id"].encode(), value=orjson.dumps(alert), timestamp=timestamp_ms)
     producer.commit_transaction(30)
 
 
@@ -180,19 +183,12 @@ def write_routing(path: Path, receiver: WebhookReceiver, routed_model: str, **ti
     return path
 
 
-class IncidentWorker:
-    """``python -m stream.incidents`` as a subprocess with its own web port and data folder."""
+class ServiceProcess:
+    """A process serving the incident API at ``port`` (the service itself, or ``driftline run`` supervising it), logging to ``log``."""
 
-    def __init__(self, bootstrap: str, prefix: str, routing: Path, data_dir: Path, log: Path) -> None:
-        self.port = free_port()
-        self.api = f"http://127.0.0.1:{self.port}"
-        self._log = open(log, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "stream.incidents", "--routing", str(routing), "--prefix", prefix,
-             "--web-port", str(self.port), "--data-dir", str(data_dir), "--tick-interval", "0.2"],
-            cwd=PROJECT_ROOT, env={**os.environ, "DRIFTLINE_KAFKA": bootstrap}, stdout=self._log, stderr=subprocess.STDOUT,
-        )
-        self.log_path = log
+    def __init__(self, process: subprocess.Popen, port: int, log: Path) -> None:
+        self.process, self.port, self.log_path = process, port, log
+        self.api = f"http://127.0.0.1:{port}"
 
     def wait_ready(self, timeout: float = 60) -> None:
         """Ready once the API answers (alerts published before are read from the start)."""
@@ -214,6 +210,23 @@ class IncidentWorker:
         except urllib.error.HTTPError as exc:
             return exc.code, orjson.loads(exc.read())
 
+    def describe(self) -> str:
+        return f"worker exit code {self.process.poll()}; log tail:\n" + self.log_path.read_text(errors="replace")[-4000:]
+
+
+class IncidentWorker(ServiceProcess):
+    """``python -m stream.incidents`` as a subprocess with its own web port and data folder."""
+
+    def __init__(self, bootstrap: str, prefix: str, routing: Path, data_dir: Path, log: Path) -> None:
+        port = free_port()
+        with open(log, "ab") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "stream.incidents", "--routing", str(routing), "--prefix", prefix,
+                 "--web-port", str(port), "--data-dir", str(data_dir), "--tick-interval", "0.2"],
+                cwd=PROJECT_ROOT, env={**os.environ, "DRIFTLINE_KAFKA": bootstrap}, stdout=output, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        super().__init__(process, port, log)
+
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
@@ -225,10 +238,6 @@ class IncidentWorker:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
                 self.kill()
-        self._log.close()
-
-    def describe(self) -> str:
-        return f"worker exit code {self.process.poll()}; log tail:\n" + self.log_path.read_text(errors="replace")[-4000:]
 
 
 def wait_until(condition: Callable[[], Any], timeout: float, describe: Callable[[], str] = lambda: "") -> Any:

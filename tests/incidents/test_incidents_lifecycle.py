@@ -13,6 +13,7 @@ from stream.incidents.lifecycle import (
     acknowledge,
     dedupe_key,
     escalation_due,
+    expired,
     hex_id,
     mark_announced,
     new_incident_for_resolved,
@@ -21,10 +22,11 @@ from stream.incidents.lifecycle import (
     record_resolved,
     resolve,
     settled,
+    too_old,
 )
 from tests.incidents.incident_helpers import drift_incident, make_alert, resolved
 
-TIMING = Timing(group_wait=10, group_interval=100, escalate_after=60, reopen_within=300, digest_interval=50)
+TIMING = Timing(group_wait=10, group_interval=100, escalate_after=60, reopen_within=300, digest_interval=50, retention=1000)
 
 
 class Book:
@@ -187,3 +189,25 @@ def test_an_incident_is_settled_once_its_resolution_was_announced():
     assert not settled(incident.to_dict()), "its resolution is still to be announced"
     mark_announced(incident, Announcement.RESOLVED, 20.0)
     assert settled(incident.to_dict())
+
+
+def test_an_incident_expires_once_settled_and_unchanged_for_the_retention():
+    book = Book()
+    first, second = drift_incident("fraud", ["amount", "age"])
+    incident = book.fire(first, 0.0)
+    incident = book.fire(second, 5.0)
+    mark_announced(incident, Announcement.OPENED, 10.0)
+    incident = book.store(record_resolved(incident, resolved(first), 20.0))
+    assert not expired(incident.to_dict(), 20.0 + 2 * TIMING.retention, TIMING), "open: kept however old"
+    incident = book.store(record_resolved(incident, resolved(second), 30.0))
+    mark_announced(incident, Announcement.RESOLVED, 31.0)
+    # A late resolved event of an alert of the already resolved incident still counts as a change.
+    incident = book.store(record_resolved(incident, {**resolved(first), "summary": "again"}, 400.0))
+    assert incident.state_since == 30.0 and settled(incident.to_dict())
+    assert not expired(incident.to_dict(), 400.0 + TIMING.retention, TIMING)
+    assert expired(incident.to_dict(), 400.0 + TIMING.retention + 0.1, TIMING)
+
+
+def test_records_published_longer_than_the_retention_ago_are_too_old():
+    assert not too_old(published_at=100.0, now=100.0 + TIMING.retention, timing=TIMING)
+    assert too_old(published_at=100.0, now=100.1 + TIMING.retention, timing=TIMING)

@@ -109,6 +109,7 @@ def test_urls_expand_environment_variables(monkeypatch):
         (lambda c: c.update(default_receiver="am"), "top-level receivers"),
         (lambda c: c["receivers"]["oncall"].update(type="email"), "email"),
         (lambda c: c.update(timing={"group_wait_seconds": 0}), "group_wait_seconds"),
+        (lambda c: c.update(timing={"retention_seconds": 600}), "retention_seconds .600. is shorter than timing/reopen_within_seconds .3600."),
     ],
 )
 def test_mistakes_are_reported_with_where_they_are(change, message):
@@ -125,6 +126,19 @@ def test_the_example_file_loads(monkeypatch):
     assert routing.default_receiver.name == "ops-fallback"
     assert [r.name for r in routing.receivers_for("fraud-detector", [_entry("P0", "latency")])] == ["risk-slack", "oncall", "risk-alertmanager"]
     assert routing.timing.escalate_after == 900
+
+
+def test_the_demo_file_loads_and_sends_everything_to_the_demo_receiver(monkeypatch):
+    monkeypatch.setenv("DRIFTLINE_DEMO_RECEIVER", "http://127.0.0.1:9099")
+    routing = RoutingConfig.load(PROJECT_ROOT / "deploy" / "routing.demo.yaml")
+    receivers = [*routing.shared_receivers.values(), *(r for model in routing.models.values() for r in model.receivers.values())]
+    assert all(receiver.url.startswith("http://127.0.0.1:9099/") for receiver in receivers)
+    assert routing.timing.retention >= routing.timing.reopen_within
+    assert [r.name for r in routing.receivers_for("demo-model", [_entry("P1", "data_drift")])] == ["ml-team"]
+
+
+def test_retention_defaults_to_seven_days():
+    assert RoutingConfig.from_mapping(_config()).timing.retention == 7 * 86400
 
 
 def test_a_missing_file_is_a_config_error(tmp_path: Path):
