@@ -15,8 +15,9 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
-# The stack, fresh demo topics, ingest + evaluate workers, a producer that injects drift after
-# 30 s and a few malformed events, and the alerts as they arrive. Ctrl-C stops what it started.
+# The stack, fresh demo topics, ingest + evaluate workers, the incident service with a local
+# webhook receiver, a producer that injects drift after 30 s and a few malformed events, and the
+# alerts and incident deliveries as they arrive. Ctrl-C stops what it started.
 run: install
 	$(BIN)/driftline demo
 

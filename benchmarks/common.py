@@ -1,5 +1,5 @@
 """Helpers shared by the benchmarks (the scripts in this folder import it as ``common``): machine
-facts, process memory, timing, the workload's reference profile and its events as columns, and
+facts, process memory and CPU time, timing, the workload's reference profile and its events as columns, and
 printing a report.
 
 Every benchmark is a script that prints one JSON report on stdout (``emit``); ``run_all.py`` runs
@@ -64,14 +64,20 @@ def _proc_status_field(path: Path, field: str) -> str:
     raise KeyError(f"{field} not in {path}")
 
 
-def rss_bytes() -> int:
-    """Resident set size of this process now (VmRSS of /proc/self/status)."""
-    return int(_proc_status_field(Path("/proc/self/status"), "VmRSS")) * 1024
+def rss_bytes(pid: int | str = "self") -> int:
+    """Resident set size of a process (this one by default) now (VmRSS of /proc/<pid>/status)."""
+    return int(_proc_status_field(Path(f"/proc/{pid}/status"), "VmRSS")) * 1024
 
 
-def peak_rss_bytes() -> int:
-    """Highest resident set size of this process so far (VmHWM of /proc/self/status)."""
-    return int(_proc_status_field(Path("/proc/self/status"), "VmHWM")) * 1024
+def cpu_seconds(pid: int | str = "self") -> float:
+    """CPU time (user + system, all threads) a process (this one by default) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_bytes(pid: int | str = "self") -> int:
+    """Highest resident set size of a process (this one by default) so far (VmHWM of /proc/<pid>/status)."""
+    return int(_proc_status_field(Path(f"/proc/{pid}/status"), "VmHWM")) * 1024
 
 
 def timed(function: Callable[[], T]) -> tuple[float, T]:

@@ -4,13 +4,16 @@ Each benchmark is a script printing one JSON report; it runs here as a subproces
 its RSS and timings are its own). Its result file holds the report, the exact command, the wall
 time and the machine it ran on. ``--smoke`` runs each at a tiny size in seconds (what
 tests/benchmarks runs inside ``make test``): smoke figures check the plumbing, not performance.
-A full run takes 9 to 12 minutes on 2 shared cores (the first one also installs the peers into
+A full run takes 15 to 20 minutes on 2 shared cores (the first one also installs the peers into
 ``.run/bench-venv``).
 
-Adding a benchmark (the streaming ones, once the workers land): write ``benchmarks/bench_<name>.py``
-printing its report with ``common.emit`` and accepting ``--smoke``, add a ``Benchmark`` to
-``BENCHMARKS`` with a ``summarize`` that renders its markdown table, and remove its entry from
-``NOT_YET_MEASURED``.
+The streaming benchmarks need a broker: the one DRIFTLINE_KAFKA/DRIFTLINE_REDIS name (``make test``
+passes the test session's stack), else this script starts the bench stack (ports 29092/29093/26379,
+``.run/bench-stack``) once for all of them and stops and purges it at the end (``streaming.broker``).
+
+Adding a benchmark: write ``benchmarks/bench_<name>.py`` printing its report with ``common.emit``
+and accepting ``--smoke``, add a ``Benchmark`` to ``BENCHMARKS`` with a ``summarize`` that renders
+its markdown table, and remove its entry from ``NOT_YET_MEASURED``.
 
     .venv/bin/python benchmarks/run_all.py [--smoke] [--results DIR] [--only NAME ...]
 """
@@ -18,8 +21,10 @@ printing its report with ``common.emit`` and accepting ``--smoke``, add a ``Benc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -30,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from common import REPO, machine_facts
+from streaming import broker
 
 RESULTS = REPO / "benchmarks" / "results"
 TIMEOUT_SECONDS = 1_200
@@ -47,6 +53,7 @@ class Benchmark:
     full_args: tuple[str, ...]
     smoke_args: tuple[str, ...]
     summarize: Callable[[Report], list[str]]
+    needs_broker: bool = False
 
     def command(self, smoke: bool) -> list[str]:
         return [sys.executable, f"benchmarks/{self.script}", *(self.smoke_args if smoke else self.full_args)]
@@ -158,6 +165,94 @@ def summarize_quality(report: Report) -> list[str]:
     ]
 
 
+def summarize_labels(report: Report) -> list[str]:
+    rows = []
+    for variant, totals in report["summary"].items():
+        runs = [run for run in report["runs"] if run["variant"] == variant]
+        delays = "; ".join(
+            f"{run['dataset']}: " + ", ".join("missed" if delay is None else f"{delay:,}" for delay in run["concept_drift_delays"])
+            for run in runs
+        )
+        rows.append([variant, f"{totals['detected']} of {totals['drifts']}", totals["false_alarms"], totals["mean_delay_labels"],
+                     totals.get("ratio_vs_overall_error_only"), delays])  # fmt: skip
+    return [
+        f"Public SEA streams (López-Lobo abrupt and gradual, Losing), model fixed before the first drift, labels delayed "
+        f"(exponential, mean {report['label_delay_mean_seconds']:g} s at {report['events_per_second_event_time']:g} events/s) and "
+        f"shuffled, {report['never_labelled_share']:.0%} never sent, through replay. Delay: labels from a drift's first label to "
+        f"its first concept_drift alert; false alarm: an alert more than {report['tolerance_labels']:,} labels after the latest drift.",
+        "",
+        *_table(["variant", "drifts detected", "false alarms", "mean delay (labels)", "delay / overall-error-only", "delays per drift"], rows),
+    ]
+
+
+def _met(met: bool) -> str:
+    return "**met**" if met else "**not met**"
+
+
+def summarize_stream_throughput(report: Report) -> list[str]:
+    ceiling, one, two = report["ceiling"], report["one_worker"], report["two_workers"]
+
+    def share(run: Report, rate: str) -> str | None:
+        return f"{run[rate] / ceiling[rate]:.0%}" if run[rate] else None
+
+    rows = [
+        ["bare consume + orjson.loads (ceiling)", 1, ceiling["events_per_s"], ceiling["events_per_s"], ceiling["events_per_cpu_second"],
+         "100% / 100%", None, None],
+        *[[f"driftline ingest, {run['workers']} worker{'s' if run['workers'] > 1 else ''}", run["workers"], run["events_per_s"],
+           run["events_per_s_per_worker"], run["events_per_cpu_second"],
+           f"{share(run, 'events_per_s')} / {share(run, 'events_per_cpu_second')}", run["consumed"], run["deadlettered"]]
+          for run in (one, two)],
+    ]  # fmt: skip
+    return [
+        f"{report['events']:,} workload events (~{report['preload']['mean_event_bytes']} bytes, {report['producer']}) pre-loaded into "
+        f"{report['partitions']} partitions of {report['broker']['kafka']}, read by each consumer below in the same run; "
+        f"{report['config']}; {one['batch_size']:,} records per batch, one transaction each. Rates run from the first committed "
+        "batch to the last; events per CPU second count every thread of the consuming processes.",
+        "",
+        *_table(["consumer", "processes", "events/s", "events/s per process", "events per CPU s",
+                 "share of ceiling (events/s / per CPU s)", "consumed", "dead-lettered"], rows),
+        "",
+        f"Targets: >= {report['targets']['events_per_s_per_worker']:,} events/s per worker — "
+        f"{_met(report['target_per_worker_met_by_one_worker'])} by 1 worker, {_met(report['target_per_worker_met_by_two_workers'])} "
+        f"by 2; >= {report['targets']['share_of_ceiling']:.0%} of the ceiling — {_met(report['target_share_of_ceiling_met'])}. "
+        f"2 workers / 1 worker: {report['two_workers_vs_one']}x.",
+    ]  # fmt: skip
+
+
+def summarize_latency(report: Report) -> list[str]:
+    windows, policy, drift = report["windows"], report["policy"]["persistence"], report["drift"]
+    latencies = ", ".join("–" if i["latency_seconds"] is None else f"{i['latency_seconds']:.2f}" for i in report["per_injection"])
+    return [
+        f"{report['events_per_second']:,} events/s live (event time = wall time) into {report['partitions']} partitions; one ingest "
+        f"and one evaluate worker (`driftline run` processes). {report['injections']} drifts, each a {drift['shift_sd']:g} sd mean "
+        f"shift of another feature for {drift['drift_seconds']} s. Latency: from producing the first drifted event to consuming "
+        "its firing data_drift alert from the alerts topic (read_committed).",
+        "",
+        *_table(["base window", "evaluation window", "lateness", "persistence", "idle timeout", "detected", "p50 s", "p99 s", "max s",
+                 f"p99 <= {report['target_p99_seconds']:g} s"],
+                [[f"{windows['base_seconds']} s", f"last {windows['evaluate_windows']}", f"{windows['allowed_lateness_seconds']} s",
+                  f"{policy['m']} of {policy['n']}", f"{windows['idle_seconds']:g} s", f"{report['detected']} of {report['injections']}",
+                  report["latency_p50_seconds"], report["latency_p99_seconds"], report["latency_max_seconds"], report["target_met"]]]),
+        "",
+        f"Per drift (s): {latencies}. Other firing alerts: {len(report['unexplained_firing_alerts'])}; producer lag at most "
+        f"{report['producer_max_lag_seconds']} s; ingest worker behind the stream by at most {report['ingest_max_lag_events']:,} "
+        f"events ({report['ingest_max_lag_seconds']} s).",
+    ]  # fmt: skip
+
+
+def summarize_ingest_memory(report: Report) -> list[str]:
+    samples = ", ".join(f"{sample['events']:,}: {sample['rss_mib']}" for sample in report["samples"])
+    return [
+        *_table(["events through Kafka", "RSS joined, idle MiB", f"RSS after {report['checkpoint_every']:,} MiB",
+                 f"RSS after {report['events']:,} MiB", "growth", f"flat within {report['flat_tolerance']:.0%}", "peak RSS MiB"],
+                [[report["events"], report["rss_joined_idle_mib"], report["rss_after_first_checkpoint_mib"],
+                  report["rss_after_last_checkpoint_mib"], f"{report['rss_growth_first_to_last']:+.1%}", report["rss_flat"],
+                  report["peak_rss_mib"]]]),
+        "",
+        f"Path: {report['path']}; produced concurrently by another process. RSS (MiB) by committed events: {samples}.",
+    ]  # fmt: skip
+
+
 BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark(
         "decode", "Decode + validate vs orjson.loads", "bench_decode.py",
@@ -179,24 +274,41 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "quality", "Detection quality (replay, default config)", "bench_quality.py",
         full_args=(), smoke_args=("--smoke",), summarize=summarize_quality,
     ),
+    Benchmark(
+        "labels", "Concept drift from delayed labels on public data (replay)", "bench_labels.py",
+        full_args=(), smoke_args=("--smoke",), summarize=summarize_labels,
+    ),
+    Benchmark(
+        "stream_throughput", "Streaming ingest throughput vs a bare consume of the same topic", "bench_stream_throughput.py",
+        full_args=(), smoke_args=("--smoke",), summarize=summarize_stream_throughput, needs_broker=True,
+    ),
+    Benchmark(
+        "drift_to_alert_latency", "Drift-to-alert latency through Kafka", "bench_stream_latency.py",
+        full_args=(), smoke_args=("--smoke",), summarize=summarize_latency, needs_broker=True,
+    ),
+    Benchmark(
+        "ingest_worker_memory", "Ingest worker memory through Kafka", "bench_stream_memory.py",
+        # 4M, not the script's 10M: at the ~28k events/s measured, 10M alone takes 6+ of make bench's 20 minutes.
+        full_args=("--events", "4000000"), smoke_args=("--smoke",), summarize=summarize_ingest_memory, needs_broker=True,
+    ),
 )  # fmt: skip
 BENCHMARKS_BY_NAME = {benchmark.name: benchmark for benchmark in BENCHMARKS}
 
 NOT_YET_MEASURED: tuple[tuple[str, str], ...] = (
-    ("stream_throughput", "End-to-end events/s through the ingest and evaluate workers on the real broker, next to a bare "
-                          "confluent-kafka consume of the same topic (the ceiling)"),
-    ("drift_to_alert_latency", "Wall time from producing the first drifted event to its alert on driftline.alerts"),
-    ("ingest_worker_memory", "RSS of a streaming ingest worker after 1M and 10M events"),
+    ("label_join", "Events/s and memory of the ingest worker with label events joining its predictions: the streaming "
+                   "benchmarks produce inference events only"),
+    ("evaluate_worker_many_models", "Windows merged and evaluated per second by one evaluate worker serving many models: "
+                                    "the latency benchmark runs one"),
 )  # fmt: skip
 
 
-def run(benchmark: Benchmark, smoke: bool) -> dict[str, Any]:
+def run(benchmark: Benchmark, smoke: bool, env: dict[str, str]) -> dict[str, Any]:
     """Run one benchmark; its result record (report or error) with command, wall time and machine."""
     command = benchmark.command(smoke)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     started = time.perf_counter()
     try:
-        process = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
+        process = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
         outcome = (
             {"report": json.loads(process.stdout)}
             if process.returncode == 0
@@ -252,15 +364,19 @@ def main() -> int:
     args = parser.parse_args()
     args.results.mkdir(parents=True, exist_ok=True)
 
+    selected = [benchmark for benchmark in BENCHMARKS if not args.only or benchmark.name in args.only]
     failed = False
-    for benchmark in BENCHMARKS:
-        if args.only and benchmark.name not in args.only:
-            continue
-        print(f"running {benchmark.name} ...", file=sys.stderr, flush=True)
-        result = run(benchmark, args.smoke)
-        (args.results / f"{benchmark.name}.json").write_text(json.dumps(result, indent=2) + "\n")
-        failed |= "error" in result
-        print(f"  {benchmark.name}: {'FAILED' if 'error' in result else 'ok'} in {result['wall_seconds']} s", file=sys.stderr, flush=True)
+    with contextlib.ExitStack() as resources:
+        env = dict(os.environ)
+        if any(benchmark.needs_broker for benchmark in selected):
+            settings = resources.enter_context(broker())
+            env.update(DRIFTLINE_KAFKA=settings.kafka_bootstrap, DRIFTLINE_REDIS=settings.redis_url)
+        for benchmark in selected:
+            print(f"running {benchmark.name} ...", file=sys.stderr, flush=True)
+            result = run(benchmark, args.smoke, env)
+            (args.results / f"{benchmark.name}.json").write_text(json.dumps(result, indent=2) + "\n")
+            failed |= "error" in result
+            print(f"  {benchmark.name}: {'FAILED' if 'error' in result else 'ok'} in {result['wall_seconds']} s", file=sys.stderr, flush=True)
     # Every result in the folder, so that re-running one benchmark (--only) keeps the others' sections.
     results = [
         json.loads(path.read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 
 import datasketches
@@ -128,7 +129,10 @@ class CategoricalSketch:
             "lg_k": self._lg_k,
             "null_count": self._null_count,
         }
-        blobs = [self._counts.tobytes(), self._heavy.serialize(), self._hll.serialize_compact()]
+        # Canonical images, so that from_bytes(b).to_bytes() == b and profiles compare by hash: the
+        # DataSketches images list hash-table slots in an order a deserialized copy does not
+        # reproduce. The updatable HLL image keeps its slots; frequent items are sorted.
+        blobs = [self._counts.tobytes(), _sorted_frequent_items(self._heavy.serialize()), self._hll.serialize_updatable()]
         return pack("CategoricalSketch", header, blobs)
 
     @classmethod
@@ -194,6 +198,35 @@ class CategoricalSketch:
             + len(self._heavy.serialize())
             + self._hll.get_compact_serialization_bytes()
         )
+
+
+_FREQUENT_PREAMBLE = struct.Struct("<8sIIQQ")
+
+
+def _sorted_frequent_items(image: bytes) -> bytes:
+    """A frequent-items sketch image with its items sorted (any order deserializes to the same sketch).
+
+    Image layout (DataSketches frequent items, serial version 1): 8 preamble bytes, the item count
+    (u32) and 4 unused bytes, the stream weight and offset (u64 each) — all absent when empty —
+    then one u64 weight per item, then the items as u32 length + UTF-8 bytes.
+    """
+    if len(image) <= 8:  # empty sketch: the preamble only
+        return image
+    preamble, count, unused, stream_weight, offset = _FREQUENT_PREAMBLE.unpack_from(image)
+    weights = struct.unpack_from(f"<{count}Q", image, _FREQUENT_PREAMBLE.size)
+    position, items = _FREQUENT_PREAMBLE.size + 8 * count, []
+    for _ in range(count):
+        (length,) = struct.unpack_from("<I", image, position)
+        items.append(image[position + 4 : position + 4 + length])
+        position += 4 + length
+    pairs = sorted(zip(items, weights))
+    return b"".join(
+        [
+            _FREQUENT_PREAMBLE.pack(preamble, count, unused, stream_weight, offset),
+            struct.pack(f"<{count}Q", *(weight for _, weight in pairs)),
+            *(struct.pack("<I", len(item)) + item for item, _ in pairs),
+        ]
+    )
 
 
 def _null_mask(values: np.ndarray) -> np.ndarray:

@@ -29,8 +29,24 @@ Pearson chi-square p-value of the *same* histogram:
   no drift at all.
 
 Data-quality checks (null, out-of-range, sentinel, unseen-category, type-error, missing and
-unknown-feature rates, error rate) are judged by effect size alone: the increase of the window's
-rate over the reference's rate against a threshold (``MonitorConfig.quality_thresholds``).
+unknown-feature rates, error rate, and scores outside ``prediction.bounds``) are judged by effect
+size alone: the increase of the window's rate over the reference's rate against a threshold
+(``MonitorConfig.quality_thresholds``).
+
+Two rate checks also carry a p-value, which joins the window's multiple-testing family:
+
+- ``confident_rate`` (kind ``prediction_drift``, feature ``score``): the share of predictions whose
+  score is above ``prediction.confident_above`` (default 0.9 when the reference's scores are
+  probabilities, i.e. all in [0, 1]; else the check is off unless configured). Confidence falling
+  (or piling up) is an early sign of drift in the outputs that the score histogram's 10 bins can
+  blur. Effect: the absolute change of the share vs the reference's; test: two-proportion z-test.
+  The window's share is an exact count, the reference's is read off its quantile sketch
+  (``quality.confident_rate``; within ``rank_error``, about 1%, of the exact share).
+- ``reject_rate`` (kind ``schema``, model level, unsegmented keys only): the model's input values
+  the decoder rejected over all its input values in the window, against the ``reject_rate``
+  threshold itself (a reference has no rejects); test: one-sided exact binomial test of
+  ``share <= threshold``, so a few rejects in a small window are not significant. Rejects whose
+  model id cannot be read are not in it (see ``stream.aggregate``).
 
 Online detectors: per numeric feature an ADWIN detector watches the base-window means standardized
 by the reference (mean 0, sd 1 under no drift). Its detections are reported as change points
@@ -64,6 +80,9 @@ from detectors.windows import EvaluationSchedule, EvaluationWindow, decode_key, 
 
 SCORE, CLASS = "score", "class"
 """Feature names of the prediction outputs in prediction_drift results."""
+
+DEFAULT_CONFIDENT_ABOVE = 0.9
+"""Score above which a probability counts as high-confidence when the config does not say."""
 
 LATENCY_TAIL_SHARE = 0.01
 """The p99 exceeds a limit exactly when more than this share of requests is slower than it."""
@@ -143,9 +162,14 @@ class ModelEvaluator:
         self._check_overrides()
         ref = reference.profile
         self.latency_limit_ms = self._latency_limit()
+        self.confident_above = self._confident_above()
+        layout = reference.layout.with_ranges({name: spec.range for name, spec in config.features.items() if spec.range is not None})
         self.layout: ProfileLayout = dataclasses.replace(
-            reference.layout.with_ranges({name: spec.range for name, spec in config.features.items() if spec.range is not None}),
+            layout,
+            score=layout.score if layout.score is None or config.score_bounds is None
+            else dataclasses.replace(layout.score, valid_range=config.score_bounds),
             latency_limit_ms=self.latency_limit_ms,
+            confident_above=self.confident_above,
         )
         self.policy = AlertPolicy(config.policy)
         self._schedules: dict[WindowKey, EvaluationSchedule] = {}
@@ -216,6 +240,15 @@ class ModelEvaluator:
             return self.config.quality_threshold("latency_p99_ratio") * reference.p99
         return None
 
+    def _confident_above(self) -> float | None:
+        """The configured ``prediction.confident_above``, else 0.9 for probability scores, else None."""
+        scores = self.reference.profile.score
+        if scores is None:
+            return None
+        if self.config.confident_above is not None:
+            return float(self.config.confident_above)
+        return DEFAULT_CONFIDENT_ABOVE if 0.0 <= scores.min and scores.max <= 1.0 else None
+
     def _wants(self, *names: str) -> bool:
         return any(name in self.config.reported["numeric"] for name in names)
 
@@ -260,6 +293,9 @@ class ModelEvaluator:
         profile = window.profile
         results, table = self._drift(profile, window.previous)
         results += self._quality(profile, table)
+        results += self._confidence(profile, table)
+        if not key.segment:  # rejects carry no segment: they are counted under the version alone
+            results += self._rejects(profile, table)
         alerts = self.policy.evaluate(key, window.start, window.end, results)
         change_points = sorted(self._pending_change_points.pop(key, set()))
         return Evaluation(key, window.start, window.end, profile.event_count, results, table, alerts, change_points)
@@ -359,6 +395,11 @@ class ModelEvaluator:
             checks.append(("data_quality", name, "unseen_rate", quality.unseen_rate(sketch), quality.unseen_rate(reference)))
         for name, absent in profile.absent.items():
             checks.append(("data_quality", name, "missing_rate", rate(absent, profile.event_count), 0.0))
+        if config.score_bounds is not None and profile.score is not None:
+            checks.append(
+                ("data_quality", SCORE, "out_of_range_rate", quality.out_of_range_rate(profile.score),
+                 _outside_share(ref.score, *config.score_bounds))
+            )  # fmt: skip
         checks.append(
             ("schema", None, "unknown_feature_rate", rate(profile.unknown_feature_events, profile.event_count), 0.0)
         )
@@ -392,6 +433,51 @@ class ModelEvaluator:
             table.setdefault("(model)", {}).update(p99_latency_ms=profile.latency.p99, p99_limit_ms=self.latency_limit_ms)
             results.append(latency)
         return results
+
+    def _confidence(self, profile: WindowProfile, table: dict[str, dict[str, float]]) -> list[TestResult]:
+        if self.confident_above is None or profile.score is None or profile.score.valid_count == 0:
+            return []
+        reference = self.reference.profile.score
+        total, reference_total = profile.score.valid_count, reference.valid_count
+        reference_share = quality.confident_rate(reference, self.confident_above)
+        test = statistics.two_proportion(profile.confident_count, total, reference_share * reference_total, reference_total)
+        if not (math.isfinite(test.statistic) and math.isfinite(test.pvalue)):
+            return []
+        table.setdefault(SCORE, {}).update(confident_rate=profile.confident_count / total, confident_rate_p_value=test.pvalue)
+        return [
+            TestResult(
+                "prediction_drift",
+                SCORE,
+                "confident_rate",
+                abs(test.statistic),
+                threshold=self.config.quality_threshold("confident_rate"),
+                p_value=min(max(test.pvalue, 0.0), 1.0),
+                sample_size=total,
+                reference_size=reference_total,
+                reference_id=self._reference_id,
+                reference_description=f"share of scores above {self.confident_above:g} in the {self._reference_description}",
+            )
+        ]
+
+    def _rejects(self, profile: WindowProfile, table: dict[str, dict[str, float]]) -> list[TestResult]:
+        total = profile.event_count + profile.reject_count
+        if total == 0:
+            return []
+        threshold = self.config.quality_threshold("reject_rate")
+        share = profile.reject_count / total
+        table.setdefault("(model)", {})["reject_rate"] = share
+        return [
+            TestResult(
+                "schema",
+                None,
+                "reject_rate",
+                share,
+                threshold=threshold,
+                p_value=statistics.binomial_excess(profile.reject_count, total, threshold),
+                sample_size=total,
+                reference_description=f"reject_rate {threshold:g} of the monitor config (rejected / all input values)",
+            )
+        ]
 
     def _latency(self, profile: WindowProfile) -> TestResult | None:
         # "p99 above the limit" is decided as "more than 1% of requests slower than the limit": the

@@ -24,6 +24,7 @@ from typing import Any
 import jsonschema
 
 import schemas
+from detectors.performance import PerformanceConfig
 from detectors.policy import PolicyConfig, SeverityRule
 from detectors.windows import WindowConfig
 
@@ -41,10 +42,14 @@ DEFAULT_QUALITY_THRESHOLDS = MappingProxyType(
         "missing_rate": 0.05,
         "error_rate": 0.05,
         "latency_p99_ratio": 2.0,
+        "confident_rate": 0.1,
+        "reject_rate": 0.02,
     }
 )
-"""Data-quality thresholds: increases of a rate over the reference's rate (latency: a p99 multiple)."""
+"""Data-quality thresholds: increases of a rate over the reference's rate (latency: a p99 multiple;
+confident_rate: a change either way; reject_rate: the window's share itself, the reference has no rejects)."""
 
+DEFAULT_LABEL_TTL_SECONDS = 7 * 86400  # the labels topic's retention: an older label cannot arrive anyway
 _DRIFT_THRESHOLDS = ("psi", "js", "hellinger", "ks", "wasserstein")
 _VALIDATOR = jsonschema.Draft202012Validator(schemas.load("monitor"))
 
@@ -55,6 +60,7 @@ _FIXES = {
     "windows.allowed_lateness_seconds": "use a number of seconds >= 0",
     "model_id": "use letters, digits, '.', '_' and '-', starting with a letter or digit",
     "reference": "give the path of a profile built with `driftline profile build`",
+    "prediction.bounds": "write the score's valid range as [low, high], e.g. [0, 1]",
 }
 
 
@@ -103,6 +109,14 @@ class MonitorConfig:
     routing: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     segments: tuple[tuple[str, int], ...] = ()
     """(tag, max distinct values) per segment tag."""
+    score_bounds: tuple[float, float] | None = None
+    """``prediction.bounds``: the valid range of the score (``None``: not checked)."""
+    confident_above: float | None = None
+    """``prediction.confident_above`` (``None``: the evaluator's default, see ``ModelEvaluator``)."""
+    label_ttl_seconds: int = DEFAULT_LABEL_TTL_SECONDS
+    """How long the label join keeps a prediction waiting for its label (``labels.ttl_seconds``)."""
+    performance: PerformanceConfig | None = None
+    """Performance monitoring from labels (``task``, ``performance``); ``None`` without a task."""
 
     @classmethod
     def from_mapping(cls, mapping: Any, source: str = "monitor.yaml") -> MonitorConfig:
@@ -123,6 +137,12 @@ class MonitorConfig:
                 bins=spec.get("bins"),
                 monitor=spec.get("monitor", True),
             )
+        prediction = mapping.get("prediction", {})
+        bounds = prediction.get("bounds")
+        if bounds is not None and not bounds[0] < bounds[1]:
+            raise MonitorConfigError(
+                f"{source}: prediction.bounds: low {bounds[0]} is not below high {bounds[1]}; write [low, high], e.g. [0, 1]"
+            )
         windows = mapping.get("windows", {})
         tests = mapping.get("tests", {})
         thresholds = mapping.get("thresholds", {})
@@ -133,6 +153,10 @@ class MonitorConfig:
             raise MonitorConfigError(
                 f"{source}: policy.persistence: m={persistence['m']} is more than n={persistence['n']}; "
                 "use m <= n (fire when m of the last n evaluations breach)"
+            )
+        if "performance" in mapping and mapping.get("task") is None:
+            raise MonitorConfigError(
+                f"{source}: performance: has no effect without a task; add task: classification (or regression), or remove it"
             )
         return cls(
             model_id=mapping["model_id"],
@@ -167,6 +191,10 @@ class MonitorConfig:
             owners=tuple(mapping.get("owners", ())),
             routing=mapping.get("routing", {}),
             segments=tuple((segment["tag"], segment.get("max_values", 20)) for segment in mapping.get("segments", ())),
+            score_bounds=None if bounds is None else (float(bounds[0]), float(bounds[1])),
+            confident_above=prediction.get("confident_above"),
+            label_ttl_seconds=mapping.get("labels", {}).get("ttl_seconds", DEFAULT_LABEL_TTL_SECONDS),
+            performance=PerformanceConfig.from_mapping(mapping),
         )
 
     def feature(self, name: str) -> FeatureConfig:

@@ -18,12 +18,13 @@ import numpy as np
 
 from detectors._serde import pack, unpack
 from detectors.categorical import CategoricalSketch
-from detectors.columns import Columns, _numeric_column, _prediction_columns
+from detectors.columns import Columns, _numeric_column, _object_column, _prediction_columns
 from detectors.latency import LatencySketch
 from detectors.numeric import NumericSketch
 
-PROFILE_FORMAT_VERSION = 1
-"""Version of the reference profile file layout; bumped on incompatible changes."""
+PROFILE_FORMAT_VERSION = 2
+"""Version of the reference profile file layout; bumped on incompatible changes (2: reject and
+high-confidence counts)."""
 
 NUMERIC_SHARE = 0.95
 """A feature is inferred numeric when at least this share of its non-null values are numbers."""
@@ -55,7 +56,8 @@ class ProfileLayout:
 
     ``score`` / ``classes`` are ``None`` when the reference had no prediction scores / classes;
     window profiles then do not track them either. ``latency_limit_ms`` is the latency above which
-    a window profile counts an event as slow (``None``: not counted).
+    a window profile counts an event as slow, ``confident_above`` the score above which it counts a
+    prediction as high-confidence (``None``: not counted).
     """
 
     numeric: Mapping[str, NumericLayout]
@@ -63,6 +65,7 @@ class ProfileLayout:
     score: NumericLayout | None = None
     classes: tuple[str, ...] | None = None
     latency_limit_ms: float | None = None
+    confident_above: float | None = None
 
     def new_profile(self) -> WindowProfile:
         return WindowProfile(
@@ -71,6 +74,7 @@ class ProfileLayout:
             score=None if self.score is None else self.score.new_sketch(),
             predicted_class=None if self.classes is None else CategoricalSketch(self.classes),
             latency_limit_ms=self.latency_limit_ms,
+            confident_above=self.confident_above,
         )
 
     def with_ranges(self, valid_ranges: Mapping[str, tuple[float, float]]) -> ProfileLayout:
@@ -99,8 +103,10 @@ class WindowProfile:
     Besides the sketches it counts events, ``status == "error"`` events, per numeric feature the
     events that sent a string (type errors), per feature the events lacking it, events with
     features the layout does not know (with up to ``UNKNOWN_FEATURE_NAMES_CAP`` of their names),
-    and events slower than ``latency_limit_ms``. Counts are exact and independent of how windows
-    are split and merged; the quantile sketches (KLL, REQ) are randomized and are not.
+    events slower than ``latency_limit_ms``, scores above ``confident_above``, and the model's
+    input values the decoder rejected in the window (``reject_count``, added by
+    ``EventTimeWindows.add``; not part of ``event_count``). Counts are exact and independent of how
+    windows are split and merged; the quantile sketches (KLL, REQ) are randomized and are not.
 
     Examples
     --------
@@ -128,6 +134,7 @@ class WindowProfile:
         predicted_class: CategoricalSketch | None = None,
         latency: LatencySketch | None = None,
         latency_limit_ms: float | None = None,
+        confident_above: float | None = None,
     ) -> None:
         self.numeric = dict(numeric)
         self.categorical = dict(categorical)
@@ -136,6 +143,9 @@ class WindowProfile:
         self.latency = latency if latency is not None else LatencySketch()
         self.latency_limit_ms = latency_limit_ms
         self.slow_count = 0
+        self.confident_above = confident_above
+        self.confident_count = 0
+        self.reject_count = 0
         self.event_count = 0
         self.error_count = 0
         self.type_errors = dict.fromkeys(self.numeric, 0)
@@ -154,6 +164,9 @@ class WindowProfile:
             self.absent[name] += int(np.count_nonzero(columns.absent[name]))
         if self.score is not None:
             self.score.update(columns.score)
+            if self.confident_above is not None:
+                scores = columns.score
+                self.confident_count += int(np.count_nonzero(np.isfinite(scores) & (scores > self.confident_above)))
         if self.predicted_class is not None:
             self.predicted_class.update(columns.predicted_class)
         latency = columns.latency_ms[~np.isnan(columns.latency_ms)]
@@ -181,8 +194,8 @@ class WindowProfile:
             other.predicted_class is None
         ):
             raise ValueError("cannot merge WindowProfiles that track different outputs")
-        if self.latency_limit_ms != other.latency_limit_ms:
-            raise ValueError("cannot merge WindowProfiles with different latency limits")
+        if (self.latency_limit_ms, self.confident_above) != (other.latency_limit_ms, other.confident_above):
+            raise ValueError("cannot merge WindowProfiles with different latency limits or confidence thresholds")
         for name, sketch in self.numeric.items():
             sketch.merge(other.numeric[name])
             self.type_errors[name] += other.type_errors[name]
@@ -196,6 +209,8 @@ class WindowProfile:
             self.predicted_class.merge(other.predicted_class)
         self.latency.merge(other.latency)
         self.slow_count += other.slow_count
+        self.confident_count += other.confident_count
+        self.reject_count += other.reject_count
         self.event_count += other.event_count
         self.error_count += other.error_count
         self.unknown_feature_events += other.unknown_feature_events
@@ -209,6 +224,7 @@ class WindowProfile:
             score=None if self.score is None else NumericLayout.of(self.score),
             classes=None if self.predicted_class is None else tuple(self.predicted_class.categories),
             latency_limit_ms=self.latency_limit_ms,
+            confident_above=self.confident_above,
         )
 
     def to_bytes(self) -> bytes:
@@ -225,6 +241,9 @@ class WindowProfile:
             "unknown_features": self.unknown_features,
             "latency_limit_ms": self.latency_limit_ms,
             "slow_count": self.slow_count,
+            "confident_above": self.confident_above,
+            "confident_count": self.confident_count,
+            "reject_count": self.reject_count,
         }
         blobs = [sketch.to_bytes() for sketch in (*self.numeric.values(), *self.categorical.values())]
         blobs += [sketch.to_bytes() for sketch in (self.score, self.predicted_class) if sketch is not None]
@@ -240,10 +259,12 @@ class WindowProfile:
         score = NumericSketch.from_bytes(next(sketches)) if header["has_score"] else None
         predicted_class = CategoricalSketch.from_bytes(next(sketches)) if header["has_class"] else None
         profile = cls(
-            numeric, categorical, score, predicted_class, LatencySketch.from_bytes(next(sketches)), header["latency_limit_ms"]
-        )
+            numeric, categorical, score, predicted_class, LatencySketch.from_bytes(next(sketches)),
+            header["latency_limit_ms"], header["confident_above"],
+        )  # fmt: skip
         for name in (
-            "event_count", "error_count", "type_errors", "absent", "unknown_feature_events", "unknown_features", "slow_count"
+            "event_count", "error_count", "type_errors", "absent", "unknown_feature_events", "unknown_features",
+            "slow_count", "confident_count", "reject_count",
         ):  # fmt: skip
             setattr(profile, name, header[name])
         return profile
@@ -253,7 +274,7 @@ class WindowProfile:
         """Approximate memory of all sketches and counters."""
         sketches = [*self.numeric.values(), *self.categorical.values(), self.latency]
         sketches += [sketch for sketch in (self.score, self.predicted_class) if sketch is not None]
-        counters = 8 * (5 + len(self.type_errors) + len(self.absent) + len(self.unknown_features))
+        counters = 8 * (7 + len(self.type_errors) + len(self.absent) + len(self.unknown_features))
         return sum(sketch.nbytes for sketch in sketches) + counters
 
 
@@ -355,29 +376,78 @@ class ReferenceBuilder:
         self._errors = 0
 
     def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Add a chunk of rows."""
+        """Add a chunk of rows (as ``add_columns`` with one column per feature and output).
+
+        A chunk with event-shaped rows has outputs: flat rows among them count as events without
+        a prediction, latency or error.
+        """
         event_shaped = [type(row.get("features")) is dict for row in rows]
         features = [row["features"] if shaped else row for row, shaped in zip(rows, event_shaped)]
+        names: dict[str, None] = dict.fromkeys(self._names)
+        for keys in {tuple(row) for row in features}:
+            names.update(dict.fromkeys(keys))
+        columns = {name: _object_column([row.get(name) for row in features]) for name in names}
+        if not any(event_shaped):
+            self.add_columns(columns)
+            return
+        outputs = [row if shaped else {} for row, shaped in zip(rows, event_shaped)]
+        score, predicted_class = _prediction_columns([row.get("prediction") for row in outputs])
+        self.add_columns(
+            columns,
+            score=score,
+            predicted_class=predicted_class,
+            latency_ms=np.array([row.get("latency_ms") for row in outputs], dtype=np.float64),
+            error=np.array([row.get("status") == "error" for row in outputs], dtype=bool),
+        )
+
+    def add_columns(
+        self,
+        features: Mapping[str, np.ndarray],
+        *,
+        score: np.ndarray | None = None,
+        predicted_class: np.ndarray | None = None,
+        latency_ms: np.ndarray | None = None,
+        error: np.ndarray | None = None,
+    ) -> None:
+        """Add a chunk of rows as columns of equal length: per feature a float array (NaN where
+        missing) or an object array of the values as sent (numbers, strings, bools, ``None``); and
+        for event rows the outputs (``Columns.score``, ``predicted_class``, ``latency_ms``,
+        ``error``; all or none). Features seen in earlier chunks but absent here count as missing.
+
+        >>> builder = ReferenceBuilder(n_bins=2, numeric=["x"])
+        >>> builder.add_columns({"x": np.array([1.0, 2.0, np.nan, 4.0])}, score=np.array([0.1, 0.9, 0.5, 0.7]),
+        ...                     predicted_class=np.full(4, None), latency_ms=np.full(4, 3.0), error=np.zeros(4, dtype=bool))
+        >>> builder.add_columns({"x": np.array(["a", 5], dtype=object)})
+        >>> reference = builder.build("m", "1", source="train", created_at=0.0)
+        >>> reference.row_count, reference.profile.type_errors, reference.profile.score.count
+        (6, {'x': 1}, 4)
+        """
+        sizes = {array.shape[0] for array in features.values()}
+        if len(sizes) > 1:
+            raise ValueError(f"feature columns differ in length: {sorted(sizes)}")
+        rows = sizes.pop() if sizes else 0
         chunk = len(self._chunk_rows)
-        for names in {tuple(row) for row in features}:
-            self._names.update(dict.fromkeys(names))
+        self._names.update(dict.fromkeys(features))
         for name in self._names:
-            values = [row.get(name) for row in features]
-            numbers, is_string, _ = _numeric_column(values)
-            strings = np.array([value for value, string in zip(values, is_string) if string], dtype=str)
+            column = features.get(name)
+            if column is None:  # padded with nulls by build (see _padded)
+                numbers, strings = np.empty(0), np.empty(0, dtype=str)
+            elif column.dtype.kind == "f":
+                numbers, strings = column.astype(np.float64, copy=False), np.empty(0, dtype=str)
+            else:
+                values = column.tolist()
+                numbers, is_string, _ = _numeric_column(values)
+                strings = np.array([value for value, string in zip(values, is_string) if string], dtype=str)
             self._numbers.setdefault(name, [np.empty(0)] * chunk).append(numbers)
             self._strings.setdefault(name, [(np.empty(0, dtype=str), np.empty(0, dtype=np.int64))] * chunk).append(
                 np.unique(strings, return_counts=True)
             )
-        self._chunk_rows.append(len(rows))
-        outputs = [row for row, shaped in zip(rows, event_shaped) if shaped]
-        if outputs:
-            score, predicted_class = _prediction_columns([row.get("prediction") for row in outputs])
-            latency = np.array([row.get("latency_ms") for row in outputs], dtype=np.float64)
-            self._scores.append(score)
-            self._classes.append(predicted_class)
-            self._latencies.append(latency[~np.isnan(latency)])
-            self._errors += sum(row.get("status") == "error" for row in outputs)
+        self._chunk_rows.append(rows)
+        if score is not None:
+            self._scores.append(np.asarray(score, dtype=np.float64))
+            self._classes.append(np.asarray(predicted_class, dtype=object))
+            self._latencies.append(latency_ms[~np.isnan(latency_ms)])
+            self._errors += int(np.count_nonzero(error))
 
     def feature_types(self) -> dict[str, str]:
         """``numeric`` or ``categorical`` per feature seen so far (declared types win)."""

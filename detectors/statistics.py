@@ -231,3 +231,53 @@ def wasserstein(sample: WeightedSample, reference: WeightedSample, scale: float 
         return float("nan")
     support, cdf_sample, cdf_reference = _step_cdfs(sample, reference)
     return float(np.sum(np.abs(cdf_sample - cdf_reference)[:-1] * np.diff(support)) / scale)
+
+
+class ProportionResult(NamedTuple):
+    statistic: float
+    """The window's share minus the baseline's."""
+    pvalue: float
+
+
+def two_proportion(count: int, total: int, reference_count: float, reference_total: float) -> ProportionResult:
+    """Two-sided z-test of equal shares ``count / total`` (window) and ``reference_count / reference_total``.
+
+    Pooled standard error ``sqrt(p (1 - p) (1/n1 + 1/n2))`` with ``p`` the pooled share; NaN when
+    either side is empty. When both shares are 0 or both 1 the shares are equal: p-value 1.
+
+    >>> result = two_proportion(150, 1000, 1000, 10000)
+    >>> round(result.statistic, 3), round(result.pvalue, 6)
+    (0.05, 1e-06)
+
+    References
+    ----------
+    Fleiss, Levin, Paik (2003). Statistical Methods for Rates and Proportions, 3rd ed., ch. 2. Wiley.
+    """
+    if total <= 0 or reference_total <= 0:
+        return ProportionResult(float("nan"), float("nan"))
+    share, reference_share = count / total, reference_count / reference_total
+    pooled = (count + reference_count) / (total + reference_total)
+    error = np.sqrt(pooled * (1.0 - pooled) * (1.0 / total + 1.0 / reference_total))
+    if error == 0:
+        return ProportionResult(share - reference_share, 1.0)
+    z = (share - reference_share) / error
+    return ProportionResult(share - reference_share, float(2.0 * stats.norm.sf(abs(z))))
+
+
+def binomial_excess(count: int, total: int, rate: float) -> float:
+    """One-sided exact binomial p-value of ``count`` or more successes in ``total`` trials at ``rate``.
+
+    Tests whether a window's share (e.g. of rejected input) lies above an acceptable ``rate``; small
+    windows need a larger excess to be significant. 1.0 for an empty window.
+
+    >>> round(binomial_excess(10, 100, 0.02), 6), round(binomial_excess(1, 20, 0.02), 3)
+    (3.4e-05, 0.332)
+
+    References
+    ----------
+    Clopper, Pearson (1934). The use of confidence or fiducial limits illustrated in the case of the
+    binomial. Biometrika 26(4).
+    """
+    if total <= 0:
+        return 1.0
+    return float(stats.binom.sf(count - 1, total, rate))

@@ -9,7 +9,8 @@ and count the same events late.
   a base window once the watermark reaches its end. An event whose window had already closed when it
   arrived is *late*: it is counted per key and returned in a mask, never silently added or dropped.
   Lateness is decided per event against the watermark of the events *before* it, so splitting the
-  input into batches differently changes nothing.
+  input into batches differently changes nothing. Rejected input values of the model (``Rejects``)
+  are counted in the window profiles too (``WindowProfile.reject_count``), placed by the same rule.
 - ``EvaluationSchedule`` (evaluate side) turns the closed base windows of one key into evaluation
   windows: by time, the merge of the base windows in the last ``evaluate_windows * B`` seconds,
   evaluated at every base-window close once it holds ``min_count`` events (sliding); or, for
@@ -65,6 +66,29 @@ class WindowConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class Rejects:
+    """One batch's input values of a model that the decoder rejected, placed among its accepted events.
+
+    Which window a reject counts in: its own timestamp's, when it has a readable one between the
+    watermark and the latest event time seen (both as of the accepted events before it); otherwise
+    — no readable timestamp (malformed JSON, a wrong type), or one outside that span, which is
+    suspect itself and must neither reopen a closed window nor open a far-future one — the window
+    of that watermark, which is still open. Rejects never move the watermark. They count under the
+    model version of the accepted event before them (segments are unknown for them). Before the
+    source has seen any accepted event of the model there is no watermark: such rejects are only
+    counted (``EventTimeWindows.unplaced_rejects``).
+    """
+
+    accepted_before: np.ndarray
+    """Per reject, how many of the batch's accepted events of the model come before it (input order)."""
+    timestamp: np.ndarray
+    """Per reject, its readable event time in epoch seconds, NaN when none."""
+
+    def __len__(self) -> int:
+        return int(self.accepted_before.size)
+
+
+@dataclasses.dataclass(frozen=True)
 class ClosedWindow:
     """A base window the watermark has passed: ``[start, end)`` of ``key`` and its events' profile."""
 
@@ -101,6 +125,15 @@ class EventTimeWindows:
     [(0.0, 10.0, 1)]
     >>> windows.late_counts[key], windows.watermark
     (1, 11.0)
+
+    Two rejects: the first, before any event of the batch, at the watermark 11 (window [10, 20));
+    the second after the event at 25, by its readable timestamp 22 (window [20, 30)).
+
+    >>> rejects = Rejects(np.array([0, 1]), np.array([np.nan, 22.0]))
+    >>> windows.add(batch(25.0), {key: np.arange(1)}, rejects).tolist()
+    [False]
+    >>> [(w.start, w.profile.event_count, w.profile.reject_count) for w in windows.close(math.inf)]
+    [(10.0, 3, 1), (20.0, 1, 1)]
     """
 
     def __init__(self, config: WindowConfig, new_profile: Callable[[], WindowProfile]) -> None:
@@ -109,6 +142,9 @@ class EventTimeWindows:
         self._max_event_time = -math.inf
         self._open: dict[tuple[WindowKey, float], WindowProfile] = {}
         self.late_counts: Counter[WindowKey] = Counter()
+        self.unplaced_rejects = 0
+        """Rejects that came before any accepted event (no watermark to place them by)."""
+        self._last_key: WindowKey | None = None  # the unsegmented key of the last accepted event
 
     @property
     def watermark(self) -> float:
@@ -130,14 +166,19 @@ class EventTimeWindows:
         """``(key, start)`` of every open window."""
         return list(self._open)
 
-    def add(self, columns: Columns, routes: Mapping[WindowKey, np.ndarray]) -> np.ndarray:
+    def add(self, columns: Columns, routes: Mapping[WindowKey, np.ndarray], rejects: Rejects | None = None) -> np.ndarray:
         """Add a batch: ``routes`` maps each key to the indices of its events (an event may go to
-        several keys, e.g. the whole model and its segment). Returns the mask of late events."""
+        several keys, e.g. the whole model and its segment), ``rejects`` the batch's rejected values
+        of the model. Returns the mask of late events."""
         base = self.config.base_seconds
         timestamps = columns.timestamp
         starts = np.floor(timestamps / base) * base
-        # Watermark each event saw on arrival: from the events before it, in input order.
-        seen_before = np.maximum.accumulate(np.concatenate([[self._max_event_time], timestamps]))[:-1]
+        # Latest event time seen on arrival of each event (and after the last): from the events
+        # before it, in input order.
+        seen = np.maximum.accumulate(np.concatenate([[self._max_event_time], timestamps]))
+        if rejects is not None and len(rejects):
+            self._add_rejects(rejects, seen, routes, len(columns))
+        seen_before = seen[:-1]
         late = starts + base <= seen_before - self.config.allowed_lateness_seconds
         for key, indices in routes.items():
             indices = np.asarray(indices)
@@ -153,7 +194,23 @@ class EventTimeWindows:
                 profile.update(columns.take(on_time[inverse == position]))
         if timestamps.size:
             self._max_event_time = max(self._max_event_time, float(timestamps.max()))
+            self._last_key = _unsegmented_keys(routes, len(columns))[-1]
         return late
+
+    def _add_rejects(self, rejects: Rejects, seen: np.ndarray, routes: Mapping[WindowKey, np.ndarray], size: int) -> None:
+        latest = seen[rejects.accepted_before]
+        watermark = latest - self.config.allowed_lateness_seconds
+        placed = np.isfinite(watermark)
+        self.unplaced_rejects += int(np.count_nonzero(~placed))
+        own_time = np.isfinite(rejects.timestamp) & (rejects.timestamp >= watermark) & (rejects.timestamp <= latest)
+        times = np.where(own_time, rejects.timestamp, watermark)[placed]
+        keys = np.concatenate([[self._last_key], _unsegmented_keys(routes, size)])[rejects.accepted_before[placed]]
+        base = self.config.base_seconds
+        for (key, start), count in Counter(zip(keys.tolist(), (np.floor(times / base) * base).tolist())).items():
+            profile = self._open.get((key, start))
+            if profile is None:
+                profile = self._open[(key, start)] = self._new_profile()
+            profile.reject_count += count
 
     def close(self, watermark: float | None = None) -> list[ClosedWindow]:
         """Pop every window whose end the watermark (or the one given, e.g. ``math.inf`` at the end
@@ -172,6 +229,8 @@ class EventTimeWindows:
             "max_event_time": None if self._max_event_time == -math.inf else self._max_event_time,
             "open": [[encode_key(key), start] for key, start in self._open],
             "late": [[encode_key(key), count] for key, count in self.late_counts.items()],
+            "unplaced_rejects": self.unplaced_rejects,
+            "last_key": None if self._last_key is None else encode_key(self._last_key),
         }
         return pack("EventTimeWindows", header, [profile.to_bytes() for profile in self._open.values()])
 
@@ -186,6 +245,8 @@ class EventTimeWindows:
         for (key, start), blob in zip(header["open"], blobs):
             windows._open[(decode_key(key), start)] = WindowProfile.from_bytes(blob)
         windows.late_counts.update({decode_key(key): count for key, count in header["late"]})
+        windows.unplaced_rejects = header["unplaced_rejects"]
+        windows._last_key = None if header["last_key"] is None else decode_key(header["last_key"])
         return windows
 
 
@@ -246,15 +307,15 @@ class EvaluationSchedule:
         current = [window for window in self._ring if window[0] >= end - span]
         previous = [window for window in self._ring if window[0] < end - span]
         merged = self._merge([profile for _, _, profile in current])
-        if merged.event_count < self.config.min_count:
+        if _inputs(merged) < self.config.min_count:
             return None
         before = self._merge([profile for _, _, profile in previous]) if previous else None
-        if before is not None and before.event_count < self.config.min_count:
+        if before is not None and _inputs(before) < self.config.min_count:
             before = None
         return EvaluationWindow(current[0][0], end, merged, len(current), before)
 
     def _by_count(self) -> EvaluationWindow | None:
-        if sum(profile.event_count for _, _, profile in self._ring) < self.config.evaluate_every_events:
+        if sum(_inputs(profile) for _, _, profile in self._ring) < self.config.evaluate_every_events:
             return None
         merged = self._merge([profile for _, _, profile in self._ring])
         window = EvaluationWindow(self._ring[0][0], self._ring[-1][1], merged, len(self._ring), self._previous)
@@ -284,6 +345,21 @@ class EvaluationSchedule:
             schedule._previous = profiles.pop()
         schedule._ring.extend((start, end, profile) for (start, end), profile in zip(header["bounds"], profiles))
         return schedule
+
+
+def _inputs(profile: WindowProfile) -> int:
+    """Input values a window holds: accepted events and rejects (a window of rejects only is
+    evaluated, so that input that is all malformed still alerts)."""
+    return profile.event_count + profile.reject_count
+
+
+def _unsegmented_keys(routes: Mapping[WindowKey, np.ndarray], size: int) -> np.ndarray:
+    """Per event, the key of its model version without segment (every event has exactly one)."""
+    keys = np.empty(size, dtype=object)
+    for key, indices in routes.items():
+        if not key.segment:
+            keys[indices] = key
+    return keys
 
 
 def encode_key(key: WindowKey) -> list[Any]:

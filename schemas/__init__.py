@@ -1,13 +1,13 @@
 """The driftline event contract: JSON Schema (2020-12) files shipped as package data.
 
 ``load("inference")`` returns the parsed ``schemas/inference.schema.json``. Names: inference, label,
-alert, deadletter, monitor. Each call returns a fresh dict, so callers may modify it.
+outcome, alert, deadletter, monitor. Each call returns a fresh dict, so callers may modify it.
 """
 
 import json
 from importlib.resources import files
 
-NAMES = ("inference", "label", "alert", "deadletter", "monitor")
+NAMES = ("inference", "label", "outcome", "alert", "deadletter", "monitor")
 
 
 def load(name: str) -> dict:

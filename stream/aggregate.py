@@ -15,6 +15,11 @@ stops; and once it has no open window it reports itself idle, so evaluate does n
 State: each partition's open windows, late counts and segment slots are checkpointed (through the
 worker, in the batch's transaction) and restored on assignment, so counts survive kill -9 exactly.
 Label events are accepted by the decoder and counted here; the label join comes with its own issue.
+
+Rejected inference values count in the windows of their model (``stream.replay.model_rejects``) for
+the evaluator's ``reject_rate`` check. A reject whose model id cannot be read (e.g. invalid UTF-8
+inside it) cannot be attributed to a model, so it is counted per source partition only
+(``unattributed_rejects``; the dead-letter topic has every one).
 """
 
 from __future__ import annotations
@@ -23,13 +28,14 @@ import dataclasses
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from detectors._serde import pack, unpack
 from detectors.windows import ClosedWindow, EventTimeWindows
-from stream.ingest import SourcePartition
+from stream.ingest import PlacedReject, SourcePartition
 from stream.models import MonitoredModel
 from stream.partials import WatermarkProgress, WindowPartial
+from stream.replay import model_rejects
 from stream.routing import ModelRoutes
 from stream.settings import TopicSettings
 from stream.transaction import Output
@@ -78,6 +84,8 @@ class WindowAggregator:
         self._changed: set[int] = set()
         self.counts: Counter[str] = Counter()
         """labels (accepted, awaiting the join), partials and progress published, unmonitored events."""
+        self.unattributed_rejects: Counter[int] = Counter()
+        """Rejected inference values without a readable model id, per source partition."""
 
     def assign(self, topic: str, partition: int, state: bytes | None) -> None:
         if topic != self.inference_topic:
@@ -95,26 +103,32 @@ class WindowAggregator:
             self._partitions.pop(partition, None)
             self._changed.discard(partition)
 
-    def handle(self, topic: str, partition: int, events: list[dict]) -> list[Output]:
+    def handle(self, topic: str, partition: int, events: list[dict], rejects: Sequence[PlacedReject] = ()) -> list[Output]:
         if topic != self.inference_topic:
             self.counts["labels"] += len(events)
             return []
-        if not events:
+        if not events and not rejects:
             return []
         by_model: dict[str, list[dict]] = {}
         for event in events:
             by_model.setdefault(event["model_id"], []).append(event)
+        models = self._partitions[partition]
+        for _, reject in rejects:
+            if reject.model_id is None:
+                self.unattributed_rejects[partition] += 1
+            elif reject.model_id in models:
+                by_model.setdefault(reject.model_id, [])
         now = self._clock()
         outputs: list[Output] = []
-        models = self._partitions[partition]
         for model_id, model_events in by_model.items():
             state = models.get(model_id)
             if state is None:  # the decoder only accepts configured models; kept countable all the same
                 self.counts["unmonitored"] += len(model_events)
                 continue
             columns = state.routes.columns(model_events)
-            state.windows.add(columns, state.routes.routes(columns))
-            state.last_event_wall, state.event_time_at_last_event = now, state.windows.max_event_time
+            state.windows.add(columns, state.routes.routes(columns), model_rejects(model_id, events, rejects))
+            if model_events:  # rejects are not traffic: they do not keep a partition from going idle
+                state.last_event_wall, state.event_time_at_last_event = now, state.windows.max_event_time
             outputs += self._publish(model_id, partition, state.windows.close())
             outputs += self._progress(model_id, partition, state, now)
         self._changed.add(partition)

@@ -2,16 +2,19 @@
 
 Starts the stack (if needed) and a fresh set of topics, builds a demo reference profile from the
 workload generator's clean reference set, writes a monitor config with small windows into the run
-folder, starts ``driftline run`` (ingest + evaluate), then streams about 1,000 events/s of event
-time = wall time with an abrupt 1 sd shift of ``num_01`` after ``DRIFT_AFTER_SECONDS`` and a few
-malformed events, printing alerts as they are committed and dead-letter counts. Ctrl-C stops
-everything it started.
+folder, starts a local webhook receiver and ``driftline run`` (ingest + evaluate + the incident
+service, routed by deploy/routing.demo.yaml to that receiver), then streams about 1,000 events/s of
+event time = wall time with an abrupt 1 sd shift of ``num_01`` after ``DRIFT_AFTER_SECONDS`` and a
+few malformed events, printing alerts as they are committed, incident deliveries as the receiver
+gets them, and dead-letter counts. Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,10 +26,15 @@ import yaml
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from rich.console import Console
+from rich.markup import escape
 
 from stream import stack as local_stack
 from stream.console import friendly_errors
-from stream.settings import StackSettings, TopicSettings
+from stream.incidents.cli import DEFAULT_API
+from stream.incidents.receiver import LocalReceiver
+from stream.metrics import worker_ports
+from stream.run import ROLES
+from stream.settings import PROJECT_ROOT, MetricsSettings, StackSettings, TopicSettings
 from stream.topics import create_topics, plan_topics
 from stream.workload import AbruptShift, Malformed, Workload
 
@@ -37,6 +45,7 @@ DRIFTED_FEATURE = "num_01"
 REFERENCE_ROWS = 50_000
 SEND_EVERY_SECONDS = 0.1
 SUMMARY_EVERY_SECONDS = 10.0
+ROUTING = PROJECT_ROOT / "deploy" / "routing.demo.yaml"
 DEMO_CONFIG = {
     "model_id": MODEL,
     "reference": "reference.profile",
@@ -50,7 +59,7 @@ out = Console(soft_wrap=True, highlight=False)
 
 @friendly_errors
 def demo(ctx: typer.Context) -> None:
-    """Run the whole pipeline live: stack, workers, a drifting event stream, alerts as they fire."""
+    """Run the whole pipeline live: stack, workers, incident service, a drifting event stream, alerts and deliveries as they happen."""
     settings: StackSettings = ctx.obj
     state = local_stack.up(settings)
     topics = TopicSettings(prefix=f"demo-{int(time.time())}")
@@ -63,28 +72,53 @@ def demo(ctx: typer.Context) -> None:
     config = folder / "monitor.yaml"
     config.write_text(yaml.safe_dump(DEMO_CONFIG))
     log_path = folder / "workers.log"
+    deliveries: queue.Queue[str] = queue.Queue()
+    receiver = LocalReceiver(deliveries.put).start()
+    api = _api_address()
     with open(log_path, "wb") as log_file:
         workers = subprocess.Popen(
-            [sys.executable, "-m", "stream", "run", f"--config={config}", f"--prefix={topics.prefix}", "--idle-seconds=5"],
+            [sys.executable, "-m", "stream", "run", f"--config={config}", f"--prefix={topics.prefix}", "--idle-seconds=5", f"--routing={ROUTING}"],
+            stdout=log_file,
             stderr=log_file,
-            env={**os.environ, "DRIFTLINE_KAFKA": settings.kafka_bootstrap, "DRIFTLINE_REDIS": settings.redis_url},
+            env={
+                **os.environ, "DRIFTLINE_KAFKA": settings.kafka_bootstrap, "DRIFTLINE_REDIS": settings.redis_url,
+                "DRIFTLINE_DEMO_RECEIVER": receiver.url, "DRIFTLINE_INCIDENTS_PORT": api.rpartition(":")[2],
+                "DRIFTLINE_INCIDENTS_DATA_DIR": str(folder / "incidents"),
+            },
             start_new_session=True,  # Ctrl-C reaches the demo, which stops the workers cleanly
-        )
+        )  # fmt: skip
     out.print(f"topics {topics.prefix}.*, config {config}, worker logs {log_path}")
+    out.print(f"incidents API {api} (`driftline incidents list --api {api}`); deliveries go to the demo's receiver at {receiver.url}")
+    metrics = MetricsSettings()
+    if metrics.port:
+        addresses = ", ".join(f"http://{metrics.host}:{port}/metrics ({role})" for (role, _), port in worker_ports(ROLES, 1, metrics.port).items())
+        out.print(f"Prometheus metrics: {addresses}, {api}/metrics (incidents)")
     out.print(f"streaming {EVENTS_PER_SECOND:,} events/s; {DRIFTED_FEATURE} shifts by 1 sd after {DRIFT_AFTER_SECONDS} s. Ctrl-C stops.")
     try:
-        _stream(settings, topics, workload, workers)
+        _stream(settings, topics, workload, workers, deliveries)
     except KeyboardInterrupt:
         out.print("stopping…")
     finally:
         workers.send_signal(signal.SIGTERM)
         workers.wait(60)
+        receiver.close()
         if state.kafka_started and state.redis_started:
             local_stack.down(settings)
 
 
-def _stream(settings: StackSettings, topics: TopicSettings, workload: Workload, workers: subprocess.Popen) -> None:
-    """Send events in wall-clock time and print committed alerts and dead letters until interrupted."""
+def _api_address() -> str:
+    """The incident service's usual address, or another free port when that one is taken (e.g. by a running service)."""
+    host, port = DEFAULT_API.rpartition(":")[0], int(DEFAULT_API.rpartition(":")[2])
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+        return f"{host}:{probe.getsockname()[1]}"
+
+
+def _stream(settings: StackSettings, topics: TopicSettings, workload: Workload, workers: subprocess.Popen, deliveries: queue.Queue[str]) -> None:
+    """Send events in wall-clock time and print committed alerts, deliveries and dead letters until interrupted."""
     drift_at = DRIFT_AFTER_SECONDS * EVENTS_PER_SECOND
     scenarios = [AbruptShift(features=(DRIFTED_FEATURE,), start=drift_at, shift_sd=1.0), Malformed(rate=0.001)]
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 20, "log_level": 0})
@@ -117,6 +151,8 @@ def _stream(settings: StackSettings, topics: TopicSettings, workload: Workload, 
                     _print_alert(record)
                 else:
                     deadletters[record["reason"]] += 1
+            while not deliveries.empty():
+                out.print(f"[magenta]{_clock()} DELIVERY {escape(deliveries.get())}[/]")
             if time.monotonic() >= next_summary:
                 next_summary += SUMMARY_EVERY_SECONDS
                 counts = ", ".join(f"{reason} {count}" for reason, count in deadletters.most_common()) or "none"

@@ -20,23 +20,28 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
-from stream.decode import Decoder, EventKind, Limits
+from stream.decode import Decoder, EventKind, Limits, Reject
 from stream.heartbeat import Heartbeat, HeartbeatSink
 from stream.settings import StackSettings, TopicSettings
 from stream.state_topic import read_latest
 from stream.transaction import Output, TransactionalProducer, group_consumer, records
 
+if TYPE_CHECKING:
+    from stream.metrics import IngestMetrics
+
 log = logging.getLogger("driftline.ingest")
 
 SourcePartition = tuple[str, int]  # topic, partition
+PlacedReject = tuple[int, Reject]  # (accepted events of the batch before it, the rejected value)
 
 
 class PartitionHandler(Protocol):
@@ -51,8 +56,9 @@ class PartitionHandler(Protocol):
     def revoke(self, topic: str, partition: int) -> None:
         """Drop a partition's state: another worker owns it now."""
 
-    def handle(self, topic: str, partition: int, events: list[dict]) -> list[Output]:
-        """Accepted events of one partition, in offset order; returns the records to publish."""
+    def handle(self, topic: str, partition: int, events: list[dict], rejects: Sequence[PlacedReject] = ()) -> list[Output]:
+        """Accepted events of one partition, in offset order, and the values rejected among them
+        (already dead-lettered; e.g. counted per window); returns the records to publish."""
 
     def tick(self) -> list[Output]:
         """Wall-clock driven work, called after every poll (e.g. idle partitions' watermarks)."""
@@ -75,7 +81,7 @@ class ForwardingHandler:
     def revoke(self, topic: str, partition: int) -> None:
         pass
 
-    def handle(self, topic: str, partition: int, events: list[dict]) -> list[Output]:
+    def handle(self, topic: str, partition: int, events: list[dict], rejects: Sequence[PlacedReject] = ()) -> list[Output]:
         return self._forward(topic, partition, events)
 
     def tick(self) -> list[Output]:
@@ -83,6 +89,38 @@ class ForwardingHandler:
 
     def checkpoints(self) -> dict[SourcePartition, bytes]:
         return {}
+
+
+class HandlerChain:
+    """Several handlers in one worker (the window aggregation and the label join): each sees every
+    partition and event; each input partition's checkpoint belongs to one of them."""
+
+    def __init__(self, *handlers: PartitionHandler) -> None:
+        self.handlers = handlers
+        self.stateful = any(handler.stateful for handler in handlers)
+
+    def assign(self, topic: str, partition: int, state: bytes | None) -> None:
+        for handler in self.handlers:
+            handler.assign(topic, partition, state)
+
+    def revoke(self, topic: str, partition: int) -> None:
+        for handler in self.handlers:
+            handler.revoke(topic, partition)
+
+    def handle(self, topic: str, partition: int, events: list[dict], rejects: Sequence[PlacedReject] = ()) -> list[Output]:
+        return [output for handler in self.handlers for output in handler.handle(topic, partition, events, rejects)]
+
+    def tick(self) -> list[Output]:
+        return [output for handler in self.handlers for output in handler.tick()]
+
+    def checkpoints(self) -> dict[SourcePartition, bytes]:
+        merged: dict[SourcePartition, bytes] = {}
+        for handler in self.handlers:
+            states = handler.checkpoints()
+            if merged.keys() & states.keys():
+                raise RuntimeError(f"two handlers checkpoint the same input partitions {sorted(merged.keys() & states.keys())}")
+            merged.update(states)
+        return merged
 
 
 @dataclass
@@ -117,8 +155,10 @@ class IngestWorker:
         poll_timeout: float = 0.2,
         mirror: HeartbeatSink | None = None,
         report: Callable[[], dict] | None = None,
+        metrics: IngestMetrics | None = None,
     ):
         self.topics = topics
+        self.metrics = metrics
         self.handler: PartitionHandler = handler if hasattr(handler, "handle") else ForwardingHandler(handler)
         self.bootstrap = stack.kafka_bootstrap
         self.limits = {EventKind.INFERENCE: Limits(), EventKind.LABEL: Limits(), **(limits or {})}
@@ -155,6 +195,8 @@ class IngestWorker:
             while not self._stop.is_set() and (max_batches is None or self.stats.batches < max_batches):
                 self._process(self._consumer.consume(self.batch_size, timeout=self.poll_timeout))
                 self._heartbeat.beat(self._report)
+                if self.metrics is not None:
+                    self.metrics.consumer_lag(self._consumer)
         finally:
             self._consumer.close()
             self._producer.flush(30)
@@ -208,12 +250,15 @@ class IngestWorker:
             reader.close()
 
     def _process(self, messages: list[Message]) -> None:
+        started = time.perf_counter()
         by_partition: dict[tuple[str, int], list[Message]] = defaultdict(list)
         for message in records(messages):
             by_partition[(message.topic(), message.partition())].append(message)
         outputs: list[Output] = []
         rejects: Counter = Counter()
         handed_on = deadlettered = 0
+        processed_by_kind: Counter[str] = Counter()
+        rejects_by_kind: Counter[tuple[str, str]] = Counter()  # (kind, reason) -> count
         for (topic, partition), batch in by_partition.items():
             decoder = self._decoders.get((topic, partition))
             if decoder is None:  # revoked while the batch was in flight: the new owner re-reads it
@@ -224,7 +269,12 @@ class IngestWorker:
             rejects.update(decoded.counts)
             deadlettered += len(decoded.rejects)
             handed_on += len(decoded.events)
-            outputs.extend(self.handler.handle(topic, partition, decoded.events))
+            kind = str(self.kinds[topic])
+            processed_by_kind[kind] += len(decoded.events)
+            rejects_by_kind.update((kind, str(reject.reason)) for reject in decoded.rejects)
+            position = {message.offset(): index for index, message in enumerate(batch)}
+            placed = [(position[reject.offset] - rank, reject) for rank, reject in enumerate(decoded.rejects)]
+            outputs.extend(self.handler.handle(topic, partition, decoded.events, placed))
         outputs.extend(self.handler.tick())
         outputs.extend(
             Output(self.state_topic, self._state_key(topic, partition), state, partition)
@@ -244,6 +294,9 @@ class IngestWorker:
             self.stats.deadlettered += deadlettered
             self.stats.rejects.update(rejects)
             self.stats.batches += 1
+            if self.metrics is not None:
+                self.metrics.events(processed_by_kind, rejects_by_kind)
+                self.metrics.batch(handed_on + deadlettered, time.perf_counter() - started)
 
     @staticmethod
     def _rejected_messages(batch: list[Message], decoded) -> list[Message]:
@@ -252,7 +305,11 @@ class IngestWorker:
 
     def _commit(self, outputs: list[Output], positions: list[TopicPartition]) -> bool:
         """Publish outputs and commit the input positions in one transaction; False if it was aborted."""
-        if self._producer.commit(outputs, positions, self._consumer):
+        started = time.perf_counter()
+        committed = self._producer.commit(outputs, positions, self._consumer)
+        if self.metrics is not None:
+            self.metrics.transaction(time.perf_counter() - started, committed)
+        if committed:
             return True
         self._rewind([TopicPartition(topic, partition) for topic, partition in self._decoders])
         self.stats.aborted_batches += 1

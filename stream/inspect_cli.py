@@ -121,6 +121,45 @@ def _ratio(ratio: float | None) -> str:
     return f"[{style}]{ratio:.2f}[/]"
 
 
+_CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "calibration_error")
+_REGRESSION_METRICS = ("mae", "rmse", "mape", "r2", "mean_error")
+
+
+def _performance_lines(performance: dict) -> list[str]:
+    """The latest performance window (metrics, reference, label lag, tests) and label coverage of a key."""
+    lines = []
+    latest = performance.get("window")
+    if latest is not None:
+        metrics, reference = latest["metrics"], latest["reference"]
+        names = _CLASSIFICATION_METRICS if "accuracy" in metrics else _REGRESSION_METRICS
+        lines.append(
+            f"  performance {latest['start']} → {latest['end']}, {latest['label_count']:,} labels: "
+            + " ".join(f"{name}={_number(metrics.get(name))}" for name in names)
+        )
+        if reference is not None:
+            lines.append("  reference performance: " + " ".join(f"{name}={_number(reference.get(name))}" for name in names))
+        lag = metrics["label_lag"]
+        lines.append(
+            f"  label lag (s): p50={_number(lag['p50'])} p95={_number(lag['p95'])} p99={_number(lag['p99'])} "
+            f"max={_number(lag['max'])}, {lag['early']:,} labels stamped before their prediction"
+        )
+        for test in sorted(latest["tests"], key=lambda test: -test["ratio"]):
+            feature = f" {test['feature']}" if test.get("feature") else ""
+            lines.append(
+                f"  test {test['kind']}/{test['statistic']}{feature}: {_number(test['value'])} vs threshold "
+                f"{_number(test['threshold'])} (ratio {test['ratio']:.2f}, p-value {_number(test['p_value'])})"
+            )
+        for name, detector in latest["detectors"].items():
+            lines.append(f"  error-stream detector {name}: {orjson.dumps(detector).decode()}")
+    coverage = performance.get("coverage")
+    if coverage is not None:
+        lines.append(
+            f"  label coverage {_number(coverage['coverage'])}: {coverage['labelled']:,} of {coverage['predicted']:,} "
+            f"predictions of {coverage['start']} → {coverage['end']} labelled"
+        )
+    return lines
+
+
 def _print_state(state: dict) -> None:
     out.print(f"[bold]{state['model_id']}[/]", highlight=False)
     for window in state["windows"]:
@@ -143,9 +182,12 @@ def _print_state(state: dict) -> None:
                     escape(feature), f"{worst['kind']}/{worst['statistic']}", _number(worst["value"]), _number(worst["threshold"]),
                     _ratio(worst["ratio"]), _number(worst["p_value"]), statistics,
                 )  # fmt: skip
-        out.print(table, highlight=False)
+        # A key with performance but no drift evaluation yet has no feature rows: its heading is enough.
+        out.print(table if window["features"] else heading, highlight=False)
         for name, detector in window["detectors"].items():
             out.print(escape(f"  detector {name}: {orjson.dumps(detector).decode()}"), highlight=False)
+        for line in _performance_lines(window.get("performance", {})):
+            out.print(escape(line), highlight=False)
 
     alerts = Table(*ALERT_COLUMNS, title=f"open alerts ({len(state['open_alerts'])})", title_justify="left")
     for alert in state["open_alerts"]:

@@ -35,6 +35,7 @@ from redis.client import Pipeline
 from redis.retry import Retry
 
 from detectors.evaluator import Evaluation
+from detectors.performance import CoverageEvaluation, PerformanceEvaluation
 from detectors.policy import PolicyConfig, TestResult
 from detectors.profile import ReferenceProfile
 from stream.settings import ConfigError
@@ -65,8 +66,8 @@ MODELS = KeySpec(
     "Every model_id the mirror has seen; score: unix time of the last write about it.",
 )
 SEGMENTS = KeySpec(
-    "segments:{model}", "zset", "`window_ttl`, refreshed on write", "`evaluation`, `detector_states`",
-    "Members `{version}:{segment}` with a window or detector state; score: unix time of the last write. "
+    "segments:{model}", "zset", "`window_ttl`, refreshed on write", "`evaluation`, `detector_states`, `performance`",
+    "Members `{version}:{segment}` with a window, detector state or performance; score: unix time of the last write. "
     "Members older than `window_ttl` are pruned on write.",
 )
 WINDOW = KeySpec(
@@ -83,6 +84,15 @@ STATISTICS = KeySpec(
 DETECTORS = KeySpec(
     "detectors:{model}:{version}:{segment}", "hash", "`window_ttl`", "`detector_states`",
     "Field per detector: JSON of its state as the worker reports it (replaced in full on each write).",
+)
+PERFORMANCE = KeySpec(
+    "performance:{model}:{version}:{segment}", "hash", "`window_ttl`", "`performance`",
+    "Field `window`: JSON of the latest performance window (detectors/performance.py): start, end (RFC 3339), "
+    "label_count, metrics {accuracy, precision, recall, f1, roc_auc, log_loss, calibration_error, class_recall, "
+    "confusion | mae, rmse, mape, r2, mean_error; label_lag {count, p50, p95, p99, max, early, over_limit} in seconds}, "
+    "reference (the same metrics of the reference performance, null until complete), tests "
+    "[{kind, statistic, feature, value, threshold, p_value, ratio}], detections, detectors {name: state}. Field `coverage`: "
+    "JSON of the latest prediction window whose label coverage was judged: start, end, predicted, labelled, coverage.",
 )
 CHANGE_POINTS = KeySpec(
     "change_points:{model}", "list", "`window_ttl`, refreshed on write", "`evaluation`",
@@ -119,7 +129,7 @@ HEARTBEAT = KeySpec(
 )
 
 KEYS: tuple[KeySpec, ...] = (
-    MODELS, SEGMENTS, WINDOW, STATISTICS, DETECTORS, CHANGE_POINTS,
+    MODELS, SEGMENTS, WINDOW, STATISTICS, DETECTORS, PERFORMANCE, CHANGE_POINTS,
     OPEN_ALERTS, RECENT_ALERTS, REFERENCE, PROFILE, WORKERS, HEARTBEAT,
 )  # fmt: skip
 """Every key the mirror writes."""
@@ -348,6 +358,31 @@ class RedisMirror:
 
         self._send({("detectors", model_id, version, segment_text): write})
 
+    def performance(self, evaluation: PerformanceEvaluation | CoverageEvaluation, detectors: dict[str, dict] | None = None) -> None:
+        """Mirror the latest performance window (with its error-stream ``detectors``' states) or coverage judgement of a key."""
+        key = evaluation.key
+        model, version, segment = key.model_id, key.model_version, segment_key(key.segment)
+        window = {"start": _rfc3339(evaluation.start), "end": _rfc3339(evaluation.end)}
+        if isinstance(evaluation, CoverageEvaluation):
+            field = "coverage"
+            entry = {**window, "predicted": evaluation.predicted, "labelled": evaluation.labelled, "coverage": evaluation.coverage}
+        else:
+            field = "window"
+            entry = {
+                **window, "label_count": evaluation.label_count, "metrics": evaluation.metrics, "reference": evaluation.reference,
+                "tests": [{**_test(result, PolicyConfig().threshold_for(result)), "feature": result.feature} for result in evaluation.results],
+                "detections": evaluation.detections, "detectors": detectors or {},
+            }  # fmt: skip
+        entry_json = _json(entry)
+
+        def write(pipe: Pipeline) -> None:
+            performance_key = self._key(PERFORMANCE, model=model, version=version, segment=segment)
+            pipe.hset(performance_key, field, entry_json)
+            pipe.expire(performance_key, self.window_ttl)
+            self._index_segment(pipe, model, f"{version}:{segment}", time.time())
+
+        self._send({("performance", field, model, version, segment): write})
+
     def _index_segment(self, pipe: Pipeline, model: str, member: str, now: float) -> None:
         segments = self._key(SEGMENTS, model=model)
         pipe.zadd(segments, {member: now})
@@ -400,8 +435,8 @@ class RedisMirror:
     def model_state(self, model_id: str, version: str | None = None) -> dict[str, Any]:
         """Everything the mirror holds about a model (one version if given), plus the worker heartbeats.
 
-        Keys: ``model_id``; ``windows`` (latest window per version/segment, each with ``features``
-        and ``detectors``); ``open_alerts`` and ``recent_alerts`` (newest first); ``change_points``;
+        Keys: ``model_id``; ``windows`` (latest window per version/segment, each with ``features``,
+        ``detectors`` and ``performance``); ``open_alerts`` and ``recent_alerts`` (newest first); ``change_points``;
         ``references`` (version → summary); ``workers``; ``known_models``. Raises
         :class:`MirrorUnavailable` when Redis cannot be read.
         """
@@ -424,6 +459,7 @@ class RedisMirror:
             pipe.get(self._key(WINDOW, **parts))
             pipe.hgetall(self._key(STATISTICS, **parts))
             pipe.hgetall(self._key(DETECTORS, **parts))
+            pipe.hgetall(self._key(PERFORMANCE, **parts))
         pipe.hgetall(self._key(OPEN_ALERTS, model=model_id))
         pipe.lrange(self._key(RECENT_ALERTS, model=model_id), 0, -1)
         pipe.lrange(self._key(CHANGE_POINTS, model=model_id), 0, -1)
@@ -431,18 +467,19 @@ class RedisMirror:
         pipe.zrange(self._key(WORKERS), 0, -1)
         pipe.zrange(self._key(MODELS), 0, -1)
         replies = pipe.execute()
-        open_alerts, recent, change_points, references, workers, models = replies[3 * len(members) :]
+        open_alerts, recent, change_points, references, workers, models = replies[4 * len(members) :]
 
         windows = []
         for index, member in enumerate(members):
-            window, statistics, detectors = replies[3 * index : 3 * index + 3]
-            if window is None and not detectors:
+            window, statistics, detectors, performance = replies[4 * index : 4 * index + 4]
+            if window is None and not detectors and not performance:
                 continue  # expired since the index was read
             entry = orjson.loads(window) if window is not None else {}
             entry.setdefault("model_version", member.split(":", 1)[0])
             entry["segment_key"] = member.split(":", 1)[1]
             entry["features"] = {name.decode(): orjson.loads(value) for name, value in statistics.items()}
             entry["detectors"] = {name.decode(): orjson.loads(value) for name, value in detectors.items()}
+            entry["performance"] = {name.decode(): orjson.loads(value) for name, value in performance.items()}
             windows.append(entry)
         windows.sort(key=lambda w: (w["model_version"], w["segment_key"]))
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from detectors.evaluator import ModelEvaluator
 from detectors.monitor import MonitorConfig
+from detectors.performance import PerformanceMonitor
 from detectors.profile import ProfileLayout, ReferenceProfile
 from stream.config import load_monitor_config, load_reference
 from stream.settings import ConfigError
@@ -35,6 +36,15 @@ class MonitoredModel:
 
     def restore_evaluator(self, data: bytes) -> ModelEvaluator:
         return ModelEvaluator.from_bytes(data, self.config, self.reference)
+
+    def new_performance(self) -> PerformanceMonitor | None:
+        """The model's performance monitor; ``None`` when its config sets no ``task``."""
+        performance = self.config.performance
+        return None if performance is None else PerformanceMonitor(self.model_id, performance, self.config.policy)
+
+    def restore_performance(self, data: bytes) -> PerformanceMonitor | None:
+        performance = self.config.performance
+        return None if performance is None else PerformanceMonitor.from_bytes(data, self.model_id, performance, self.config.policy)
 
 
 def load_models(paths: Iterable[Path]) -> dict[str, MonitoredModel]:

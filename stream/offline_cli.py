@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import heapq
+import math
 import time
-from collections.abc import Iterator
-from itertools import islice
+from collections.abc import Iterable, Iterator
+from itertools import groupby, islice
+from operator import itemgetter
 from pathlib import Path
 from typing import BinaryIO, Optional
 
@@ -21,7 +24,7 @@ from stream.console import friendly_errors
 from stream.config import load_monitor_config, load_reference
 from stream.files import read_records
 from stream.mirror import RedisMirror
-from stream.replay import Replay
+from stream.replay import Replay, event_time
 from stream.settings import ConfigError, TopicSettings
 
 profile_app = typer.Typer(help="Reference profiles built from training data.", no_args_is_help=True)
@@ -31,14 +34,31 @@ progress_console = Console(stderr=True)
 CHUNK_ROWS = 20_000
 
 
-def _chunks(path: Path, kind: str) -> Iterator[tuple[list[bytes], int]]:
-    """Raw values of an event file in chunks, with the bytes each chunk covered (for progress)."""
-    records = read_records(path, kind)
-    while True:
-        chunk = [value for _, value in islice(records, CHUNK_ROWS)]
-        if not chunk:
-            return
-        yield chunk, sum(map(len, chunk)) + len(chunk)
+def _chunks(path: Path, kind: str) -> Iterator[tuple[list[bytes], int, str]]:
+    """Raw values of an event file in chunks, with the bytes each chunk covered (for progress) and the kind."""
+    yield from _runs((kind, value) for _, value in read_records(path, kind))
+
+
+def _merged_chunks(events: Path, labels: Path) -> Iterator[tuple[list[bytes], int, str]]:
+    """Inference events and labels merged by timestamp, each file kept in its own order (as each topic
+    partition is), in chunks of one kind. A record whose time cannot be read goes as soon as it is
+    reached: the decoder rejects it."""
+
+    def timed(path: Path, kind: str) -> Iterator[tuple[float, str, bytes]]:
+        for _, value in read_records(path, kind):
+            seconds = event_time(value)
+            yield (seconds if seconds == seconds else -math.inf), kind, value
+
+    merged = heapq.merge(timed(events, "inference"), timed(labels, "labels"), key=itemgetter(0))
+    yield from _runs((kind, value) for _, kind, value in merged)
+
+
+def _runs(records: Iterable[tuple[str, bytes]]) -> Iterator[tuple[list[bytes], int, str]]:
+    """Consecutive values of one kind, in chunks of at most CHUNK_ROWS."""
+    for kind, run in groupby(records, key=itemgetter(0)):
+        values = (value for _, value in run)
+        while chunk := list(islice(values, CHUNK_ROWS)):
+            yield chunk, sum(map(len, chunk)) + len(chunk), kind
 
 
 def _progress() -> Progress:
@@ -98,7 +118,7 @@ def build(
     started = time.perf_counter()
     with _progress() as progress:
         task = progress.add_task(f"profiling {input.name}", total=input.stat().st_size, rows=0)
-        for values, size in _chunks(input, "inference"):
+        for values, size, _ in _chunks(input, "inference"):
             try:
                 rows = [orjson.loads(value) for value in values]
             except orjson.JSONDecodeError as exc:
@@ -149,10 +169,11 @@ def replay(
     events: Path = typer.Option(..., "--events", exists=True, dir_okay=False, help="Inference events: .jsonl or .csv."),
     alerts_out: Optional[Path] = typer.Option(None, "--alerts-out", help="Write alert events here (JSON lines)."),
     deadletter_out: Optional[Path] = typer.Option(None, "--deadletter-out", help="Write rejected events here as dead-letter records (JSON lines)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", exists=True, dir_okay=False, help="Label events (.jsonl or .csv), joined with the predictions; merged with the events by timestamp, so label delays are those of the timestamps."),
 ) -> None:
     """Run the monitoring core over an event file with no broker: same windows, tests and alerts as streaming."""
     monitor = load_monitor_config(config)
-    engine = Replay(monitor, load_reference(monitor))
+    engine = Replay(monitor, load_reference(monitor), labels=labels is not None)
     alerts: list[dict] = []
     started = time.perf_counter()
     with (
@@ -160,13 +181,14 @@ def replay(
         _open_jsonl(deadletter_out) as deadletter_file,
         _progress() as progress,
     ):
-        task = progress.add_task(f"replaying {events.name}", total=events.stat().st_size, rows=0)
-        for values, size in _chunks(events, "inference"):
-            batch_alerts, rejects = engine.feed(values)
+        task = progress.add_task(f"replaying {events.name}", total=events.stat().st_size + (labels.stat().st_size if labels else 0), rows=0)
+        chunks = _chunks(events, "inference") if labels is None else _merged_chunks(events, labels)
+        for values, size, kind in chunks:
+            batch_alerts, rejects = engine.feed(values) if kind == "inference" else engine.feed_labels(values)
             _write(alerts_file, batch_alerts)
             _write(deadletter_file, [reject.deadletter_record() for reject in rejects])
             alerts += batch_alerts
-            progress.update(task, advance=size, rows=engine.summary.events)
+            progress.update(task, advance=size, rows=engine.summary.events + engine.summary.labels)
         final = engine.finish()
         _write(alerts_file, final)
         alerts += final
@@ -207,6 +229,8 @@ def _print_summary(engine: Replay, alerts: list[dict], seconds: float) -> None:
         ("alerts firing", summary.firing),
         ("alerts resolved", summary.resolved),
     ]
+    if engine.join is not None:  # label counts: read, and what the join made of them
+        rows += [("labels read", summary.labels)] + [(f"  labels: {name}", count) for name, count in engine.join.totals().items()]
     for label, count in rows:
         table.add_row(label, f"{count:,}")
     for reason, count in summary.rejects.most_common():

@@ -83,3 +83,17 @@ class TopicSettings:
 
     def name(self, role: str) -> str:
         return f"{self.prefix}.{role}"
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Where the workers serve Prometheus metrics, and the caps on per-feature series (stream/metrics.py).
+
+    ``port`` 0 serves none. Under one supervisor, worker ``k`` (ingest slots, then evaluate slots)
+    listens on ``port + k``. ``host`` 0.0.0.0 lets other containers scrape (docker-compose.yml).
+    """
+
+    port: int = field(default_factory=lambda: _env_int("DRIFTLINE_METRICS_PORT", 9400, low=0))
+    host: str = field(default_factory=lambda: os.environ.get("DRIFTLINE_METRICS_HOST") or "127.0.0.1")
+    max_features: int = field(default_factory=lambda: _env_int("DRIFTLINE_METRICS_MAX_FEATURES", 20, high=10_000))
+    max_model_versions: int = field(default_factory=lambda: _env_int("DRIFTLINE_METRICS_MAX_MODEL_VERSIONS", 50, high=100_000))

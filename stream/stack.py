@@ -290,6 +290,19 @@ class KafkaBroker:
         return self.process.stop()
 
 
+def ensure_debian_package(program: str, package: str) -> None:
+    """Install Debian's ``package`` with apt-get (as root) unless ``program`` is on the PATH."""
+    if shutil.which(program):
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise StackError(f"{program} is not installed: install it with `sudo apt-get install -y {package}`, then retry")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package]):
+        result = subprocess.run(argv, capture_output=True, text=True, env=env)
+        if result.returncode != 0:
+            raise StackError(f"`{' '.join(argv)}` failed ({result.stderr.strip()[-200:]}): install {package} by hand and retry")
+
+
 class RedisServer:
     """Debian's redis-server on 127.0.0.1 with its own run folder; no persistence (it is a mirror)."""
 
@@ -300,15 +313,7 @@ class RedisServer:
 
     @staticmethod
     def ensure_installed() -> None:
-        if shutil.which("redis-server"):
-            return
-        if os.geteuid() != 0 or shutil.which("apt-get") is None:
-            raise StackError("redis-server is not installed: install it with `sudo apt-get install -y redis-server`, then retry")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "redis-server"]):
-            result = subprocess.run(argv, capture_output=True, text=True, env=env)
-            if result.returncode != 0:
-                raise StackError(f"`{' '.join(argv)}` failed ({result.stderr.strip()[-200:]}): install redis-server by hand and retry")
+        ensure_debian_package("redis-server", "redis-server")
 
     def start(self) -> bool:
         if self.process.running_pid() is not None:

@@ -41,11 +41,16 @@ TOPIC_ROLES: tuple[TopicRole, ...] = (
     TopicRole("outcomes", "joined prediction + label outcomes", "model_id", "models", 7 * DAY_MS),
     TopicRole("alerts", "alert events", "model_id", "models", 30 * DAY_MS),
     TopicRole("deadletter", "rejected input with reason and original bytes", "source key", "models", 30 * DAY_MS),
+    # The incident service's own topics: sent to the incident's partition (that of its model's
+    # alerts), so they must have the alerts topic's partition count (docs/incidents.md).
+    TopicRole("incident-commands", "incident service commands: ticks, ack/resolve/silence, digest items", "command type", "models", 1 * DAY_MS),
+    TopicRole("incident-deliveries", "incident service delivery requests (webhook outbox)", "idempotency key", "models", 7 * DAY_MS),
     # Checkpoints hold many window profiles (tens of kB each): they may exceed the broker's 1 MB default.
     # Compaction only cleans closed segments: rolling every 10 minutes keeps a restore reading
     # minutes of superseded checkpoints, not the days the broker's default 7-day segments would hold.
     TopicRole("ingest-state", "ingest checkpoints: open windows and the join store", "source partition", "events", -1, "compact", MAX_RECORD_BYTES, STATE_SEGMENT_MS),
     TopicRole("evaluate-state", "evaluate checkpoints: window rings, detectors, alert lifecycle", "model_id", "models", -1, "compact", MAX_RECORD_BYTES, STATE_SEGMENT_MS),
+    TopicRole("join-changelog", "label join entries waiting for the other side (tombstone when they leave)", "prediction_id", "events", -1, "compact", None, STATE_SEGMENT_MS),
 )
 ROLES = {topic.role: topic for topic in TOPIC_ROLES}
 

@@ -10,6 +10,7 @@ import yaml
 
 from stream import stack
 from stream.cli import app
+from stream.incidents.routing import RoutingConfig
 from stream.settings import PROJECT_ROOT
 
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
@@ -22,7 +23,7 @@ NOT_YET_IMPLEMENTED: dict[str, str] = {}
 def test_images_are_pinned():
     for name, service in SERVICES.items():
         image, _, tag = service["image"].partition(":")
-        assert tag and tag != "latest" and re.match(r"\d", tag), f"{name}: image {service['image']!r} is not pinned to a version"
+        assert tag and tag != "latest" and re.match(r"v?\d", tag), f"{name}: image {service['image']!r} is not pinned to a version"
 
 
 def test_kafka_image_matches_the_local_broker_version():
@@ -56,7 +57,7 @@ def test_kafka_runs_kraft_and_driftline_reaches_its_internal_listener():
 
 
 def test_environment_names_are_the_ones_the_code_reads():
-    source = "\n".join(path.read_text() for path in (PROJECT_ROOT / "stream").glob("*.py"))
+    source = "\n".join(path.read_text() for path in (PROJECT_ROOT / "stream").rglob("*.py"))
     read_by_code = set(re.findall(r'"(DRIFTLINE_[A-Z_]+)"', source))
     for name, service in DRIFTLINE_SERVICES.items():
         unknown = set(service["environment"]) - read_by_code
@@ -91,3 +92,15 @@ def test_commands_are_driftline_commands():
     missing = {top for top, resolved in roles.values() if not resolved}
     assert missing <= set(NOT_YET_IMPLEMENTED), f"compose runs unknown driftline commands: {missing}"
     assert roles["topics"] == ("topics", True)
+
+
+def test_incident_service_reads_a_mounted_routing_file_that_sends_to_the_compose_receiver(monkeypatch):
+    service = SERVICES["incidents"]
+    mounts = dict(volume.rsplit(":", 1)[0].split(":", 1)[::-1] for volume in service["volumes"])
+    routing_file = PROJECT_ROOT / mounts[service["environment"]["DRIFTLINE_INCIDENTS_ROUTING"]]
+    receiver_port = SERVICES["receiver"]["command"][SERVICES["receiver"]["command"].index("--port") + 1]
+    assert service["environment"]["DRIFTLINE_DEMO_RECEIVER"] == f"http://receiver:{receiver_port}"
+    monkeypatch.setenv("DRIFTLINE_DEMO_RECEIVER", service["environment"]["DRIFTLINE_DEMO_RECEIVER"])
+    routing = RoutingConfig.load(routing_file)
+    assert routing.default_receiver.url.startswith(f"http://receiver:{receiver_port}/")
+    assert "6066:6066" in service["ports"] and service["environment"]["DRIFTLINE_INCIDENTS_HOST"] == "0.0.0.0"

@@ -1,16 +1,25 @@
 """Every benchmark runs in smoke mode through ``benchmarks/run_all.py`` and reports the fields the
 summary and the README rely on. Timings are never asserted (the machine is shared and noisy);
-counts that do not depend on speed are."""
+counts that do not depend on speed are. The streaming benchmarks run on the test session's stack
+(DRIFTLINE_KAFKA/DRIFTLINE_REDIS) under a topic prefix of their own."""
 
 import json
+import os
 import subprocess
 import sys
+import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from stream.settings import StackSettings
+
+pytestmark = pytest.mark.integration
+
 REPO = Path(__file__).resolve().parents[2]
-BENCHMARKS = ("decode", "replay", "peers", "memory", "quality")
+BENCHMARKS = ("decode", "replay", "peers", "memory", "quality", "labels", "stream_throughput", "drift_to_alert_latency", "ingest_worker_memory")
+NOT_YET_MEASURED = ("label_join", "evaluate_worker_many_models")
 QUALITY_SCENARIOS = {
     "abrupt", "gradual", "recurring", "temporary", "nulls", "sentinel", "category_explosion", "class_collapse",
     "latency_spike", "malformed",
@@ -18,14 +27,21 @@ QUALITY_SCENARIOS = {
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def results(tmp_path_factory: pytest.TempPathFactory, stack_settings: StackSettings) -> Path:
     folder = tmp_path_factory.mktemp("bench-results")
+    env = {
+        **os.environ,
+        "DRIFTLINE_KAFKA": stack_settings.kafka_bootstrap,
+        "DRIFTLINE_REDIS": stack_settings.redis_url,
+        "DRIFTLINE_TOPIC_PREFIX": f"t-bench-smoke-{uuid.uuid4().hex[:8]}",
+    }
     run = subprocess.run(
         [sys.executable, "benchmarks/run_all.py", "--smoke", "--results", str(folder)],
         cwd=REPO,
+        env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     return folder
@@ -44,9 +60,9 @@ def test_every_benchmark_wrote_its_result_and_the_summary_lists_them(results: Pa
     assert sorted(path.stem for path in results.glob("*.json")) == sorted(BENCHMARKS)
     summary = (results / "SUMMARY.md").read_text()
     assert "SMOKE" in summary and "**Failed**" not in summary
-    for name in ("stream_throughput", "drift_to_alert_latency", "ingest_worker_memory"):
+    for name in NOT_YET_MEASURED:
         assert f"**{name}**" in summary
-    assert summary.count("not yet measured") == 3
+    assert summary.count("not yet measured") == len(NOT_YET_MEASURED)
 
 
 def test_decode_and_replay_report_rates_and_same_run_ratios(results: Path) -> None:
@@ -93,3 +109,50 @@ def test_quality_scores_every_scenario_against_its_ground_truth(results: Path) -
     assert malformed["rejected_events"] == malformed["malformed_events_generated"] > 0
     stationary = quality["stationary"]
     assert stationary["events"] == 20_000 and stationary["false_alarms_per_1m_events"] >= 0
+
+
+def test_labels_reports_a_delay_or_a_miss_for_every_drift_of_every_dataset(results: Path) -> None:
+    labels = report(results, "labels")
+    assert set(labels["summary"]) == {"default", "overall_error_only"}
+    assert {run["dataset"] for run in labels["runs"]} == {"lopezlobo_sea_abrupt", "lopezlobo_sea_gradual", "losing_sea"}
+    for run in labels["runs"]:
+        assert run["rows"] == 15_000 and len(run["concept_drift_delays"]) == len(run["drifts"]) == 1
+        assert 0.95 * run["rows"] < run["labels_sent"] < run["rows"]
+
+
+def test_stream_throughput_counts_every_event_once_in_every_consumer(results: Path) -> None:
+    throughput = report(results, "stream_throughput")
+    events = throughput["events"]
+    assert events == 50_000 and throughput["partitions"] == 4 and throughput["preload"]["mean_event_bytes"] > 400
+    assert throughput["ceiling"]["events"] == events and throughput["ceiling"]["events_per_s"] > 0
+    for run, workers in ((throughput["one_worker"], 1), (throughput["two_workers"], 2)):
+        assert run["workers"] == len(run["final_counts"]) == workers
+        # Exactly once: every pre-loaded event committed by exactly one worker, none dead-lettered.
+        assert run["consumed"] == events and run["deadlettered"] == 0
+        # A rate needs a timed span: on a starved machine a tiny run can finish between two looks.
+        assert 0 <= run["measured_events"] <= events and (run["events_per_s"] is None) == (run["measured_events"] == 0)
+    assert isinstance(throughput["target_share_of_ceiling_met"], bool)
+
+
+def test_latency_alerts_every_injected_drift_on_its_feature(results: Path) -> None:
+    latency = report(results, "drift_to_alert_latency")
+    assert latency["injections"] == latency["detected"] == 2
+    features = [injection["feature"] for injection in latency["per_injection"]]
+    assert len(set(features)) == 2
+    for injection in latency["per_injection"]:
+        assert injection["latency_seconds"] > 0
+        # The alert's evaluation window ends after the drift started (it was caused by the drift).
+        assert datetime.fromisoformat(injection["alert_window"]["end"]) > datetime.fromisoformat(injection["drift_start_event_time"])
+    assert latency["latency_p50_seconds"] <= latency["latency_p99_seconds"] <= latency["latency_max_seconds"]
+    assert latency["windows"]["base_seconds"] == 1 and latency["policy"]["persistence"] == {"m": 2, "n": 3}
+    assert latency["final_counts"]["ingest.0"]["deadlettered"] == 0
+
+
+def test_ingest_memory_samples_rss_at_every_checkpoint(results: Path) -> None:
+    memory = report(results, "ingest_worker_memory")
+    samples = memory["samples"]
+    assert len(samples) == 4 and all(sample["events"] >= 50_000 * (k + 1) for k, sample in enumerate(samples))
+    assert all(sample["rss_mib"] > 0 for sample in samples)
+    assert memory["peak_rss_mib"] >= memory["rss_after_last_checkpoint_mib"] > 0
+    assert memory["flat_tolerance"] == 0.05 and isinstance(memory["rss_flat"], bool)
+    assert memory["final_counts"]["consumed"] == memory["events"] == 200_000

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from detectors.performance import PerformanceConfig, PerformanceMonitor
 from stream.mirror import KEYS, key_table_markdown
 from stream.settings import PROJECT_ROOT
 from tests.mirror.conftest import MODEL_ID, VERSION, drift_story
@@ -33,6 +34,9 @@ def test_every_key_written_matches_a_documented_pattern_and_every_pattern_is_wri
     mirror.reference(reference(MODEL_ID, VERSION))
     mirror.detector_states(MODEL_ID, VERSION, {"region": "eu"}, {"adwin:x": {"width": 3}})
     mirror.heartbeat("evaluate", "host-1.42", {"lag": {"driftline.partials[0]": 0}})
+    outcome = {"model_id": MODEL_ID, "model_version": VERSION, "segment": {}, "prediction": 1, "label": 1, "prediction_time": 0.0, "label_time": 1.0}
+    [performance] = PerformanceMonitor(MODEL_ID, PerformanceConfig(window_labels=2)).update([outcome, outcome])
+    mirror.performance(performance)
 
     patterns = {spec.pattern: re.compile(re.escape(f"{prefix}:") + re.sub(r"\\\{\w+\\\}", "[^:]+", re.escape(spec.pattern)) + "$") for spec in KEYS}
     written = sorted(key.decode() for key in mirror.client.scan_iter(f"{prefix}:*"))

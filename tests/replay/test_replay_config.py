@@ -69,12 +69,27 @@ def test_schema_examples_load() -> None:
         ({"policy": {"persistence": {"m": 4, "n": 3}}}, "fraud.yaml: policy.persistence: m=4 is more than n=3; use m <= n"),
         ({"model_id": "churn model"}, "fraud.yaml: model_id: 'churn model' has characters that are not allowed; use letters"),
         ({"thresholds": {"alpha": 2}}, "fraud.yaml: thresholds.alpha: 2 is greater than or equal to the maximum of 1; use a value between 0 and 1"),
+        ({"prediction": {"bounds": [1, 0]}}, "fraud.yaml: prediction.bounds: low 1 is not below high 0; write [low, high], e.g. [0, 1]"),
+        ({"prediction": {"bounds": [0]}}, "fraud.yaml: prediction.bounds: [0] is too short; write the score's valid range as [low, high]"),
+        ({"prediction": {"bound": [0, 1]}}, "fraud.yaml: prediction: unknown key 'bound'; did you mean 'bounds'?"),
+        ({"prediction": {"confident_above": "high"}}, "fraud.yaml: prediction.confident_above: 'high' is not of type 'number'"),
+        ({"thresholds": {"reject_rate": 0}}, "fraud.yaml: thresholds.reject_rate: 0 is less than or equal to the minimum of 0"),
     ],
 )  # fmt: skip
 def test_errors_name_the_file_the_key_and_the_fix(change, message) -> None:
     with pytest.raises(MonitorConfigError) as error:
         MonitorConfig.from_mapping({**MINIMAL, **change}, source="fraud.yaml")
     assert str(error.value).startswith(message)
+
+
+def test_prediction_section_and_rate_thresholds_are_parsed() -> None:
+    config = MonitorConfig.from_mapping(
+        {**MINIMAL, "prediction": {"bounds": [0, 1], "confident_above": 0.8}, "thresholds": {"reject_rate": 0.05}}
+    )
+    assert (config.score_bounds, config.confident_above) == ((0.0, 1.0), 0.8)
+    assert config.quality_threshold("reject_rate") == 0.05 and config.quality_threshold("confident_rate") == 0.1
+    default = MonitorConfig.from_mapping(MINIMAL)
+    assert (default.score_bounds, default.confident_above, default.quality_threshold("reject_rate")) == (None, None, 0.02)
 
 
 def test_missing_required_key_is_named() -> None:

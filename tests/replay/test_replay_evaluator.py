@@ -77,9 +77,10 @@ def test_one_primary_statistic_per_feature_is_an_alert_condition_the_others_are_
     evaluator = ModelEvaluator(config(), REFERENCE)
     [evaluation] = run(evaluator, [window(evaluator, np.random.default_rng(1))])
     drift = [r for r in evaluation.results if r.kind in ("data_drift", "prediction_drift")]
+    # Besides its histogram's JS, the score has one more condition: the share of high-confidence scores.
     assert sorted((r.kind, r.feature, r.statistic) for r in drift) == [
         ("data_drift", "c", "js"), ("data_drift", "x", "js"), ("data_drift", "y", "js"),
-        ("prediction_drift", "score", "js"),
+        ("prediction_drift", "score", "confident_rate"), ("prediction_drift", "score", "js"),
     ]  # fmt: skip
     assert all(r.p_value is not None and r.sample_size == 3_000 for r in drift)
     x = evaluation.statistics["x"]
@@ -112,12 +113,13 @@ def test_a_large_distance_on_few_events_is_not_significant() -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"null_share": 0.2}, ("data_quality", "x", "null_rate")),
-        ({"categories": ["a", "b", "new"]}, ("data_quality", "c", "unseen_rate")),
-        ({"strings": 300}, ("data_quality", "x", "type_error_rate")),
-        ({"error_share": 0.2}, ("error_rate", None, "error_rate")),
-        ({"latency": 3.0}, ("latency", None, "share_over_p99_limit")),
-        ({"score_shift": 0.3}, ("prediction_drift", "score", "js")),
+        ({"null_share": 0.2}, {("data_quality", "x", "null_rate")}),
+        ({"categories": ["a", "b", "new"]}, {("data_quality", "c", "unseen_rate")}),
+        ({"strings": 300}, {("data_quality", "x", "type_error_rate")}),
+        ({"error_share": 0.2}, {("error_rate", None, "error_rate")}),
+        ({"latency": 3.0}, {("latency", None, "share_over_p99_limit")}),
+        # Uniform scores shifted by 0.3: 40% instead of 10% above the default 0.9.
+        ({"score_shift": 0.3}, {("prediction_drift", "score", "js"), ("prediction_drift", "score", "confident_rate")}),
     ],
 )
 def test_quality_latency_error_and_prediction_checks(change, expected) -> None:
@@ -125,9 +127,9 @@ def test_quality_latency_error_and_prediction_checks(change, expected) -> None:
     rng = np.random.default_rng(4)
     evaluations = run(evaluator, [window(evaluator, rng, **change) for _ in range(2)])
     conditions = {condition[:3] for condition in alert_conditions(evaluations)}
-    assert expected in conditions
+    assert expected <= conditions
     # An unseen category also moves the categorical distribution; nothing else may fire.
-    assert conditions <= {expected, ("data_drift", "c", "js")}
+    assert conditions <= {*expected, ("data_drift", "c", "js")}
 
 
 def test_out_of_range_uses_the_configured_range_and_the_reference_share() -> None:
@@ -241,3 +243,75 @@ def test_configured_p99_limit_is_decided_on_exact_counts(limit, fires) -> None:
     assert result.reference_id == "monitor-config"
     assert evaluations[-1].statistics["(model)"]["p99_latency_ms"] == pytest.approx(14.9, rel=0.1)
     assert (("latency", None, "share_over_p99_limit", "firing") in alert_conditions(evaluations)) is fires
+
+
+def scores_above_one(evaluator, rng, n):
+    """``n`` events whose score is 1.5: outside probability bounds, features as usual."""
+    events = [
+        {"timestamp": 0.0, "model_version": "1", "features": {"x": float(a), "y": float(b), "c": "a"}, "prediction": {"score": 1.5}}
+        for a, b in zip(rng.normal(size=n), rng.exponential(size=n))
+    ]
+    return Columns.from_events(events, ["x", "y"], ["c"])
+
+
+@pytest.mark.parametrize("bounds", [[0, 1], None])
+def test_scores_outside_configured_bounds_are_a_data_quality_alert(bounds) -> None:
+    extra = {"prediction": {"bounds": bounds}} if bounds else {}
+    evaluator = ModelEvaluator(config(windows={"evaluate_windows": 1}, **extra), REFERENCE)
+    rng = np.random.default_rng(12)
+    profiles = []
+    for _ in range(2):
+        profile = window(evaluator, rng)
+        profile.update(scores_above_one(evaluator, rng, 150))  # 150 of 3,150: 4.8% > 1% threshold
+        profiles.append(profile)
+    evaluations = run(evaluator, profiles)
+    conditions = {condition[:3] for condition in alert_conditions(evaluations)}
+    # The overflow bin also moves the score histogram.
+    assert conditions - {("prediction_drift", "score", "js")} == ({("data_quality", "score", "out_of_range_rate")} if bounds else set())
+    if bounds:
+        assert evaluations[-1].statistics["score"]["out_of_range_rate"] == pytest.approx(150 / 3_150)
+
+
+def test_confident_rate_is_an_exact_count_against_the_reference_share() -> None:
+    evaluator = ModelEvaluator(config(prediction={"confident_above": 0.5}, windows={"evaluate_windows": 1}), REFERENCE)
+    rng = np.random.default_rng(13)
+    profile = window(evaluator, rng)
+    [evaluation] = run(evaluator, [profile])
+    [result] = [r for r in evaluation.results if r.statistic == "confident_rate"]
+    scores = profile.score
+    assert profile.confident_count == pytest.approx(0.5 * scores.valid_count, rel=0.05)
+    assert evaluation.statistics["score"]["confident_rate"] == profile.confident_count / scores.valid_count
+    # Uniform scores in window and reference: half above 0.5 in both, no significant change.
+    assert result.value < 0.03 and result.p_value > 0.01 and result.kind == "prediction_drift"
+
+
+def test_no_confident_rate_check_for_scores_that_are_not_probabilities() -> None:
+    rng = np.random.default_rng(14)
+    builder = ReferenceBuilder()
+    builder.add([{"features": {"x": float(x)}, "prediction": float(10 * x)} for x in rng.normal(size=2_000)])
+    reference = builder.build("m", "1", source="t", created_at=0.0)
+    assert ModelEvaluator(config(), reference).confident_above is None
+    assert ModelEvaluator(config(prediction={"confident_above": 5.0}), reference).confident_above == 5.0
+
+
+@pytest.mark.parametrize(("n", "rejects", "fires"), [(3_000, 300, True), (40, 2, False)])
+def test_reject_rate_alerts_on_significant_excess_over_the_threshold(n, rejects, fires) -> None:
+    evaluator = ModelEvaluator(config(windows={"evaluate_windows": 1, "min_count": 1}), REFERENCE)
+    rng = np.random.default_rng(15)
+    profiles = []
+    for _ in range(2):
+        profile = window(evaluator, rng, n=n)
+        profile.reject_count = rejects
+        profiles.append(profile)
+    evaluations = run(evaluator, profiles)
+    [result] = [r for r in evaluations[-1].results if r.statistic == "reject_rate"]
+    assert (result.kind, result.feature, result.value) == ("schema", None, rejects / (n + rejects))
+    assert result.value > 0.02  # above the default threshold in both cases: only the test's significance differs
+    assert (("schema", None, "reject_rate", "firing") in alert_conditions(evaluations)) is fires
+
+
+def test_segment_windows_have_no_reject_rate_test() -> None:
+    evaluator = ModelEvaluator(config(windows={"evaluate_windows": 1}), REFERENCE)
+    profile = window(evaluator, np.random.default_rng(16))
+    evaluation = evaluator.close_window(WindowKey("m", "1", {"region": "eu"}), 0.0, 60.0, profile)
+    assert not [r for r in evaluation.results if r.statistic == "reject_rate"]

@@ -172,3 +172,79 @@ def test_feature_first_seen_in_a_later_chunk_counts_earlier_rows_as_null() -> No
     builder.add([{"x": 2.0, "y": 5.0}] * 10)
     profile = builder.build("m", "1", source="t").profile
     assert profile.numeric["y"].null_count == 10 and profile.numeric["y"].valid_count == 10
+
+
+def mixed_reference(seed: int, n: int) -> ReferenceProfile:
+    """A reference with every sketch in play: many unseen categories (heavy hitters), HLL in its
+    list, set and dense modes, compacted KLL and REQ sketches, nulls and type errors."""
+    rng = np.random.default_rng(seed)
+    cities = [f"c{int(v)}" for v in rng.zipf(1.3, n)]
+    builder = ReferenceBuilder(max_categories=8)
+    builder.add(
+        [
+            {
+                "features": {"x": float(x) if i % 50 else None, "n": int(k) if i % 97 else "oops", "city": city},
+                "prediction": {"score": float(s), "class": "yes" if s > 0.5 else "no"},
+                "latency_ms": float(latency),
+                "status": "error" if i % 31 == 0 else "ok",
+            }
+            for i, (x, k, city, s, latency) in enumerate(
+                zip(rng.normal(size=n), rng.poisson(3, n), cities, rng.uniform(size=n), rng.lognormal(2, 0.5, n))
+            )
+        ]
+    )
+    return builder.build("m", "1", source="test", created_at=float(seed))
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.sampled_from([3, 40, 700, 5_000]))
+def test_profile_bytes_are_canonical(seed, n) -> None:
+    data = mixed_reference(seed, n).to_bytes()
+    assert ReferenceProfile.from_bytes(data).to_bytes() == data  # byte for byte: profiles compare by hash
+    window = ReferenceProfile.from_bytes(data).profile
+    window.merge(ReferenceProfile.from_bytes(data).profile)
+    merged = window.to_bytes()
+    assert WindowProfile.from_bytes(merged).to_bytes() == merged
+
+
+def test_column_entry_builds_the_same_profile_as_rows() -> None:
+    rng = np.random.default_rng(3)
+    n = 3_000
+    x, k, score = rng.normal(size=n), rng.integers(0, 5, n), rng.uniform(size=n)
+    x[::40] = np.nan
+    city = rng.choice(["a", "b", "c"], n).astype(object)
+    city[::30] = None
+    k_sent = k.astype(object)
+    k_sent[::100] = "n/a"  # type errors survive the column entry too
+    rows = [
+        {"features": {"x": None if np.isnan(a) else float(a), "k": b, "city": c}, "prediction": {"score": float(s)},
+         "latency_ms": 4.0, "status": "error" if i % 9 == 0 else "ok"}
+        for i, (a, b, c, s) in enumerate(zip(x.tolist(), k_sent.tolist(), city.tolist(), score.tolist()))
+    ]  # fmt: skip
+    by_rows = ReferenceBuilder(numeric=["k"])
+    by_columns = ReferenceBuilder(numeric=["k"])
+    for start in range(0, n, 1_000):
+        part = slice(start, start + 1_000)
+        by_rows.add(rows[part])
+        by_columns.add_columns(
+            {"x": x[part], "k": k_sent[part], "city": city[part]},
+            score=score[part],
+            predicted_class=np.full(1_000, None, dtype=object),
+            latency_ms=np.full(1_000, 4.0),
+            error=np.arange(start, start + 1_000) % 9 == 0,
+        )
+    a, b = (builder.build("m", "1", source="t", created_at=0.0).profile for builder in (by_rows, by_columns))
+
+    def exact(profile: WindowProfile):  # everything but the randomized quantile sketches
+        numeric = {name: (s.edges.tolist(), s.histogram.tolist(), s.null_count) for name, s in profile.numeric.items()}
+        categorical = {name: (s.categories, s.counts.tolist(), s.null_count) for name, s in profile.categorical.items()}
+        return (numeric, categorical, profile.score.histogram.tolist(), profile.latency.count, profile.type_errors,
+                profile.error_count, profile.event_count)  # fmt: skip
+
+    assert exact(a) == exact(b)
+    assert b.type_errors == {"x": 0, "k": 30} and b.error_count == 334 and sorted(b.categorical) == ["city"]
+
+
+def test_column_entry_refuses_columns_of_different_lengths() -> None:
+    with pytest.raises(ValueError, match="differ in length"):
+        ReferenceBuilder().add_columns({"x": np.zeros(3), "y": np.zeros(4)})

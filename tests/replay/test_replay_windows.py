@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from detectors.columns import Columns
 from detectors.policy import WindowKey
 from detectors.profile import NumericLayout, ProfileLayout, WindowProfile
-from detectors.windows import EvaluationSchedule, EventTimeWindows, WindowConfig
+from detectors.windows import EvaluationSchedule, EventTimeWindows, Rejects, WindowConfig
 
 LAYOUT = ProfileLayout({"x": NumericLayout((0.0, 1.0, 2.0))}, {})
 M, SEGMENT = WindowKey("m", "1"), WindowKey("m", "1", {"region": "eu"})
@@ -82,6 +82,75 @@ def test_windows_and_late_counts_do_not_depend_on_batch_boundaries(times, cuts, 
     split = run(sorted({0, len(times), *(min(c, len(times)) for c in cuts)}))
     assert split == one_batch
     assert sum(count for _, count in one_batch[0]) + one_batch[2] == len(times)
+
+
+def batch_with_rejects(items):
+    """Events and rejects from ``(is_reject, time)`` items in input order (a reject's time may be NaN)."""
+    times = [time for is_reject, time in items if not is_reject]
+    reject_times = [time for is_reject, time in items if is_reject]
+    accepted, before = 0, []
+    for is_reject, _ in items:
+        if is_reject:
+            before.append(accepted)
+        else:
+            accepted += 1
+    return columns(times), Rejects(np.array(before, dtype=np.int64), np.array(reject_times, dtype=np.float64))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    items=st.lists(
+        st.tuples(st.booleans(), st.one_of(st.floats(0, 600, allow_nan=False), st.just(math.nan))), min_size=1, max_size=60
+    ),
+    cuts=st.lists(st.integers(0, 60), max_size=5),
+    lateness=st.integers(0, 120),
+)
+def test_rejects_land_in_the_same_windows_whatever_the_batch_boundaries(items, cuts, lateness) -> None:
+    items = [(is_reject, time if is_reject or time == time else 0.0) for is_reject, time in items]  # events have times
+    config = WindowConfig(base_seconds=60, allowed_lateness_seconds=lateness)
+
+    def run(boundaries):
+        windows = EventTimeWindows(config, LAYOUT.new_profile)
+        closed = []
+        for start, stop in zip(boundaries[:-1], boundaries[1:]):
+            batch, rejects = batch_with_rejects(items[start:stop])
+            windows.add(batch, everything(batch), rejects)
+            closed += windows.close()
+        closed += windows.close(math.inf)
+        return [(w.start, w.profile.event_count, w.profile.reject_count) for w in closed], windows.unplaced_rejects
+
+    one_batch = run([0, len(items)])
+    assert run(sorted({0, len(items), *(min(c, len(items)) for c in cuts)})) == one_batch
+    placed = sum(rejects for _, _, rejects in one_batch[0])
+    assert placed + one_batch[1] == sum(is_reject for is_reject, _ in items)  # every reject counted once
+
+
+def test_a_reject_counts_at_its_own_time_only_between_watermark_and_latest_event() -> None:
+    windows = EventTimeWindows(WindowConfig(base_seconds=60, allowed_lateness_seconds=10), LAYOUT.new_profile)
+    batch, rejects = batch_with_rejects([(True, 5.0), (False, 100.0), (True, 95.0), (True, 30.0), (True, 9e9), (True, math.nan)])
+    windows.add(batch, everything(batch), rejects)
+    assert windows.unplaced_rejects == 1  # before any event: no watermark yet
+    # 95 lies in [watermark 90, latest 100]: its own window [60, 120); 30 (closed) and 9e9 (the
+    # future) and NaN go to the watermark's window, [60, 120) too.
+    [(key, start, profile)] = [(w.key, w.start, w.profile) for w in windows.close(math.inf)]
+    assert (key, start, profile.event_count, profile.reject_count) == (M, 60.0, 1, 4)
+    later, more = batch_with_rejects([(False, 200.0), (True, 185.0)])
+    windows.add(later, {SEGMENT: np.array([0]), M: np.array([0])}, more)  # counted under the version, not the segment
+    assert [(w.key, w.start, w.profile.reject_count) for w in windows.close(math.inf)] == [(M, 180.0, 1), (SEGMENT, 180.0, 0)]
+
+
+def test_reject_state_round_trips() -> None:
+    config = WindowConfig(base_seconds=60, allowed_lateness_seconds=10)
+    original = EventTimeWindows(config, LAYOUT.new_profile)
+    for items in ([(True, 1.0)], [(False, 70.0)]):
+        batch, rejects = batch_with_rejects(items)
+        original.add(batch, everything(batch), rejects)
+    restored = EventTimeWindows.from_bytes(original.to_bytes(), config, LAYOUT.new_profile)
+    assert restored.unplaced_rejects == original.unplaced_rejects == 1
+    for windows in (original, restored):
+        empty, rejects = batch_with_rejects([(True, math.nan)])  # placed under the last event's key
+        windows.add(empty, everything(empty), rejects)
+    assert [(w.key, w.profile.reject_count) for w in restored.close(math.inf)] == [(M, 1)]
 
 
 def profile_with(count: int, value: float = 0.5) -> WindowProfile:
