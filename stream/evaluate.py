@@ -233,7 +233,7 @@ class EvaluateWorker:
             records=len(messages), evaluations=len(evaluations), alerts=len(alerts),
             outcomes=sum(map(len, outcomes.values())), performance_evaluations=len(performance),
         )  # fmt: skip
-        self._observe(len(messages), closed, evaluations, started)
+        self._observe(len(messages), closed, evaluations, performance, started)
         self._mirror(evaluations, alerts, performance)
         self._beat()
 
@@ -296,7 +296,10 @@ class EvaluateWorker:
             offset = position.offset if position.offset >= 0 else OFFSET_BEGINNING
             self._consumer.seek(TopicPartition(position.topic, position.partition, offset))
 
-    def _observe(self, records: int, closed: list[tuple[str, ClosedWindow]], evaluations: list[Evaluation], started: float) -> None:
+    def _observe(
+        self, records: int, closed: list[tuple[str, ClosedWindow]], evaluations: list[Evaluation],
+        performance: Sequence[PerformanceEvaluation | CoverageEvaluation], started: float,
+    ) -> None:  # fmt: skip
         """Metrics of a committed batch."""
         if self.metrics is None:
             return
@@ -304,6 +307,7 @@ class EvaluateWorker:
         self.metrics.evaluations(evaluations)  # first: it picks the features the window figures show
         self.metrics.windows_closed(closed, time.time())
         self.metrics.late_events({model_id: owned.assembly.late_events for model_id, owned in self._owned.items()})
+        self.metrics.performance(performance)
 
     def _mirror(
         self, evaluations: list[Evaluation], alerts: list[dict], performance: Sequence[PerformanceEvaluation | CoverageEvaluation] = ()

@@ -53,6 +53,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from detectors.evaluator import Evaluation
+from detectors.performance import CoverageEvaluation, PerformanceEvaluation
 from detectors.policy import DEFAULT_THRESHOLDS, TestResult
 from detectors.profile import WindowProfile
 from detectors.windows import ClosedWindow
@@ -66,6 +67,8 @@ disable_created_metrics()  # a ``_created`` series per counter series doubles th
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 """Quantiles of feature values and prediction scores."""
 LATENCY_QUANTILES = (0.5, 0.95, 0.99)
+LAG_QUANTILES = (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99"))
+"""Label-lag quantile labels and the ``LabelLagSketch.query`` fields they show."""
 MAX_CLASSES = 20
 """Most predicted classes with their own ``class`` label per model version."""
 OTHER = "(other)"
@@ -477,16 +480,34 @@ class EvaluateMetrics(WorkerMetrics):
             self["driftline_metrics_series_dropped_total"].labels("driftline_prediction_class_ratio").inc(counts.size - MAX_CLASSES)
         return kept
 
-    def performance(self, model_id: str, version: str, metrics: Mapping[str, float], coverage: float, label_lag: Mapping[float, float]) -> None:
-        """Live performance of an evaluation window: metric values, label coverage, label lag quantiles (seconds)."""
-        self._performance.replace(
-            ("performance", model_id, version),
-            {
-                "driftline_performance": {(model_id, version, name): value for name, value in metrics.items() if math.isfinite(value)},
-                "driftline_label_coverage_ratio": {(model_id, version): coverage},
-                "driftline_label_lag_seconds": {(model_id, version, str(rank)): value for rank, value in label_lag.items()},
-            },
-        )
+    def performance(self, evaluations: Iterable[PerformanceEvaluation | CoverageEvaluation]) -> None:
+        """Live performance of the latest labelled window and label coverage of the latest judged
+        prediction window, per model version (whole traffic; segments show in the alerts)."""
+        for evaluation in evaluations:
+            key = evaluation.key
+            if key.segment:
+                continue
+            model_id, version = key.model_id, key.model_version
+            if isinstance(evaluation, CoverageEvaluation):
+                if math.isfinite(evaluation.coverage):
+                    self._performance.replace(
+                        ("coverage", model_id, version), {"driftline_label_coverage_ratio": {(model_id, version): evaluation.coverage}}
+                    )
+                continue
+            lag = evaluation.metrics.get("label_lag", {})
+            self._performance.replace(
+                ("performance", model_id, version),
+                {
+                    "driftline_performance": {
+                        (model_id, version, name): float(value) for name, value in evaluation.metrics.items()
+                        if isinstance(value, (int, float)) and name != "count" and math.isfinite(value)
+                    },
+                    "driftline_label_lag_seconds": {
+                        (model_id, version, quantile): lag[name] for quantile, name in LAG_QUANTILES
+                        if isinstance(lag.get(name), (int, float)) and math.isfinite(lag[name])
+                    },
+                },
+            )  # fmt: skip
 
 
 class _Cumulative(Collector):

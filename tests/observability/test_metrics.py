@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import logging
 import re
@@ -168,3 +169,25 @@ def test_join_figures_are_read_after_each_batch():
     assert value("driftline_join_evictions_total", {"reason": "expired"}) == 4
     assert value("driftline_join_evictions_total", {"reason": "evicted"}) == 1
     assert value("driftline_batch_records_count") == 2
+
+
+def test_performance_label_lag_and_coverage_series_follow_the_latest_windows(model):
+    from detectors.performance import CoverageEvaluation, PerformanceConfig, PerformanceMonitor
+    from tests.labels.test_performance_monitor import outcomes
+
+    metrics = EvaluateMetrics({"m": model}, MetricsSettings())
+    monitor = PerformanceMonitor("m", PerformanceConfig(window_labels=500, detectors=()))
+    evaluations = monitor.update(outcomes(1_000, 0.2, 1, lag=30.0))
+    latest = evaluations[-1]
+    segment = dataclasses.replace(latest, key=WindowKey("m", "1", (("region", "eu"),)), metrics={**latest.metrics, "accuracy": 0.01})
+    metrics.performance([*evaluations, segment])  # segments show in the alerts, not as series
+    value = metrics.registry.get_sample_value
+    accuracy = value("driftline_performance", {"model": "m", "version": "1", "metric": "accuracy"})
+    assert accuracy == pytest.approx(latest.metrics["accuracy"]) and 0.7 < accuracy < 0.9
+    assert value("driftline_label_lag_seconds", {"model": "m", "version": "1", "quantile": "0.5"}) == pytest.approx(30.0, rel=0.05)
+    assert {series["metric"] for series in _series(metrics, "driftline_performance")} >= {"accuracy", "f1", "roc_auc", "log_loss"}
+    assert all(series["version"] == "1" for series in _series(metrics, "driftline_performance"))
+
+    metrics.performance([CoverageEvaluation(WindowKey("m", "1"), 0.0, 60.0, predicted=200, labelled=150, alerts=[])])
+    assert value("driftline_label_coverage_ratio", {"model": "m", "version": "1"}) == 0.75
+    assert value("driftline_performance", {"model": "m", "version": "1", "metric": "accuracy"}) == pytest.approx(accuracy)
