@@ -24,7 +24,7 @@ run: install
 test: install
 	$(BIN)/pytest
 
-# Every benchmark at full size (~10-15 min; the first run also installs Evidently and whylogs
+# Every benchmark at full size (~15-20 min; the first run also installs Evidently and whylogs
 # into .run/bench-venv): benchmarks/results/*.json and SUMMARY.md. `make test` runs a smoke version.
 bench: install
 	$(BIN)/python benchmarks/run_all.py

@@ -381,7 +381,7 @@ class Decoder:
         if type(timestamp) is float and 0 <= timestamp < EPOCH_MILLISECONDS_FROM:
             seconds = timestamp  # epoch seconds as a float, the common form, need no conversion
         else:
-            seconds = _timestamp_seconds(timestamp)
+            seconds = timestamp_seconds(timestamp)
             if type(seconds) is tuple:
                 return None
         if not (
@@ -447,7 +447,7 @@ class Decoder:
         )
         if problem is not None:
             return problem
-        seconds = _timestamp_seconds(event.get("timestamp", _MISSING))
+        seconds = timestamp_seconds(event.get("timestamp", _MISSING))
         if type(seconds) is tuple:
             return seconds
         problem = self._check_features(event.get("features", _MISSING), size)
@@ -479,7 +479,7 @@ class Decoder:
             return Reason.MISSING_LABEL, "label is required"
         elif kind is not int and kind is not float and kind is not bool:
             return Reason.WRONG_TYPE_LABEL, f"label is {_json_type(label)}"
-        seconds = _timestamp_seconds(event.get("timestamp", _MISSING))
+        seconds = timestamp_seconds(event.get("timestamp", _MISSING))
         if type(seconds) is tuple:
             return seconds
         model_id = event.get("model_id", _MISSING)
@@ -621,7 +621,7 @@ def _is_safe_id(value: str) -> bool:
     return len(value) <= MAX_ID_LENGTH and _SAFE_ID.fullmatch(value) is not None
 
 
-def _timestamp_seconds(value: Any) -> float | Problem:
+def timestamp_seconds(value: Any) -> float | Problem:
     """Epoch seconds of a timestamp field, or the problem with it."""
     kind = type(value)
     if kind is float or kind is int:

@@ -32,7 +32,7 @@ from detectors.monitor import MonitorConfig
 from detectors.performance import CoverageEvaluation, PerformanceEvaluation, PerformanceMonitor
 from detectors.profile import ReferenceProfile
 from detectors.windows import ClosedWindow, EventTimeWindows, Rejects
-from stream.decode import Decoder, EventKind, Limits, Reject, _timestamp_seconds
+from stream.decode import Decoder, EventKind, Limits, Reject, timestamp_seconds
 from stream.join import JoinStore
 from stream.routing import OTHER_SEGMENT_VALUE, ModelRoutes
 
@@ -69,7 +69,7 @@ def event_time(raw: bytes) -> float:
         event = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return math.nan
-    seconds = _timestamp_seconds(event.get("timestamp")) if type(event) is dict else None
+    seconds = timestamp_seconds(event.get("timestamp")) if type(event) is dict else None
     return seconds if type(seconds) is float else math.nan
 
 
