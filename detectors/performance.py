@@ -26,13 +26,22 @@ keeps, per model version and per segment (routed like the prediction windows):
 - **Label lag**: ``label_time - prediction_time``; with ``label_lag_seconds`` set, a window alerts
   when more than 5% of its labels are later than that (the p95 above the limit, decided on an exact
   count as the latency check does).
+- **Join evictions**: the label join reports the entries it evicted over its memory cap as
+  ``join_evictions`` records among the outcomes (``update`` takes both). Each closed base window of
+  the model judges the evictions reported with a time before its end: any eviction is a violation
+  (kind ``label_lag``, statistic ``join_evictions``, threshold 1: evicted entries mean lost joins or
+  miscounted labels, and the fix is in the pipeline). A cap hit is a fact, not a noisy estimate, so
+  the first window with evictions fires and the first without resolves. Evictions are counted per model, not per version:
+  the window judged is the first of the model's version keys to close past the last one judged, and
+  the alert names that version and keeps it until it resolves.
 
-Results become alerts through three :class:`AlertPolicy` instances, one per cadence, because a
+Results become alerts through four :class:`AlertPolicy` instances, one per cadence, because a
 policy ignores an evaluation that is not after the last one of its :class:`WindowKey`: performance
 and label-lag results (the model's policy) at each performance window, concept drift (fires on the
 first detection: a detector's change point is already a sequential test, persistence would only
 delay it) at each performance window of the version, coverage (the model's policy) at each judged
-base window. Alert ids include the kind, so they cannot collide; incidents are bundled per policy.
+base window, join evictions (fire and resolve at once) at each closed base window. Alert ids
+include the kind and statistic, so they cannot collide; incidents are bundled per policy.
 
 Performance windows follow arrival order, which differs between streaming (outcomes interleaved
 from several ingest partitions) and replay (label-time order): the alerts of the two agree in
@@ -77,6 +86,8 @@ CALIBRATION_BINS = 10
 AUC_BINS = 200
 MIN_CLASS_SUPPORT = 30
 """Labels of a class needed in both the window and the reference before its recall is tested."""
+JOIN_EVICTIONS = "join_evictions"
+"""``kind`` of the outcomes-topic record by which the label join reports evictions (stream/join.py)."""
 DETECTOR_PARAMS: Mapping[str, Mapping[str, Any]] = {"ddm": {"warm_start": 1000}, "eddm": {"warm_start": 1000}}
 """River's DDM and EDDM start testing after 30 errors by default; on a 20%-noise stream their
 early estimates are so rough that they signal within the first few hundred labels (measured on the
@@ -184,6 +195,23 @@ def class_name(value: Any) -> str:
     if isinstance(value, (int, float)) and float(value).is_integer():
         return str(int(value))
     return str(value)
+
+
+def is_join_evictions(record: Any) -> bool:
+    """Whether an outcomes-topic record is a readable ``join_evictions`` record (see stream/join.py).
+
+    >>> is_join_evictions({"kind": "join_evictions", "model_id": "m", "count": 3, "time": 1.5e9})
+    True
+    >>> is_join_evictions({"kind": "join_evictions", "model_id": "m", "count": "3", "time": 1.5e9})
+    False
+    """
+    return (
+        type(record) is dict
+        and record.get("kind") == JOIN_EVICTIONS
+        and isinstance(record.get("model_id"), str)
+        and type(record.get("count")) is int
+        and _is_number(record.get("time"))
+    )
 
 
 def probability(score: np.ndarray) -> np.ndarray:
@@ -584,6 +612,18 @@ class CoverageEvaluation:
         return min(self.labelled / self.predicted, 1.0) if self.predicted else math.nan
 
 
+@dataclasses.dataclass
+class EvictionEvaluation:
+    """Label-join evictions judged at one closed base window of a model, under the version key of that
+    window (of the firing eviction alert, while there is one)."""
+
+    key: WindowKey
+    start: float
+    end: float
+    evicted: int
+    alerts: list[dict[str, Any]]
+
+
 class _KeyState:
     """Windows, reference and error-stream detectors of one key."""
 
@@ -633,12 +673,16 @@ class PerformanceMonitor:
         """Concept-drift alerts: the first detection fires."""
         self.coverage_policy = AlertPolicy(self.policy_config)
         """Coverage alerts, at each judged prediction window."""
+        self.eviction_policy = AlertPolicy(dataclasses.replace(self.policy_config, persistence_m=1, persistence_n=1, resolve_after=1))
+        """Join-eviction alerts, at each closed base window: the first with evictions fires, the first without resolves."""
         self._keys: dict[WindowKey, _KeyState] = {}
         self._segment_values: dict[str, dict[str, None]] = {tag: {} for tag, _ in config.segments}
         self._labelled: dict[tuple[WindowKey, float], int] = {}
         self._predicted: dict[tuple[WindowKey, float], int] = {}
         self._judged_through: dict[WindowKey, float] = {}
         self._class_streams: dict[str, None] = {}
+        self._evictions: list[tuple[float, int]] = []  # (time, count) reported and not judged yet
+        self._evictions_judged = -math.inf  # end of the latest base window that judged evictions
         self.late_outcomes = 0
         """Outcomes whose prediction window's coverage had already been judged."""
         self.rejected = 0
@@ -646,8 +690,15 @@ class PerformanceMonitor:
 
     # -- outcomes ---------------------------------------------------------------------------------
 
-    def update(self, outcomes: Sequence[Mapping[str, Any]]) -> list[PerformanceEvaluation]:
-        """Add outcomes in arrival order; return the performance windows they closed."""
+    def update(self, records: Sequence[Mapping[str, Any]]) -> list[PerformanceEvaluation]:
+        """Add outcomes in arrival order, and ``join_evictions`` records (judged when a base window
+        closes, ``close_window``); return the performance windows the outcomes closed."""
+        outcomes = []
+        for record in records:
+            if record.get("kind") == JOIN_EVICTIONS:
+                self._evictions.append((float(record["time"]), int(record["count"])))
+            else:
+                outcomes.append(record)
         batch = self._columns(outcomes)
         if batch is None:
             return []
@@ -854,14 +905,20 @@ class PerformanceMonitor:
             else:
                 self._labelled[(key, start)] = self._labelled.get((key, start), 0) + count
 
-    def close_window(self, key: WindowKey, start: float, end: float, predicted: int) -> list[CoverageEvaluation]:
+    def close_window(self, key: WindowKey, start: float, end: float, predicted: int) -> list[CoverageEvaluation | EvictionEvaluation]:
         """Take a closed prediction base window of ``key`` and its prediction count; return the
-        coverage evaluations of the windows now ``label_delay_seconds`` old."""
+        coverage evaluations of the windows now ``label_delay_seconds`` old and, if this is the
+        model's first version key to close past the last judged window and evictions were reported
+        or an eviction alert changed, its join-eviction evaluation."""
         if predicted:
             self._predicted[(key, start)] = self._predicted.get((key, start), 0) + predicted
         horizon = end - self.config.label_delay_seconds
         due = sorted(s for (k, s) in self._predicted if k == key and s + self.config.base_seconds <= horizon)
-        evaluations = []
+        evaluations: list[CoverageEvaluation | EvictionEvaluation] = []
+        if not key.segment and end > self._evictions_judged:
+            judged = self._judge_evictions(key, start, end)
+            if judged.evicted or judged.alerts:
+                evaluations.append(judged)
         for window_start in due:
             window_end = window_start + self.config.base_seconds
             count = self._predicted.pop((key, window_start))
@@ -882,12 +939,26 @@ class PerformanceMonitor:
             self.late_outcomes += self._labelled.pop(stale)
         return evaluations
 
+    def _judge_evictions(self, key: WindowKey, start: float, end: float) -> EvictionEvaluation:
+        """Every eviction reported with a time before ``end`` (a late report included) against the cap."""
+        firing = self.eviction_policy.open_alerts
+        if firing:  # one alert per model: it resolves under the version it fired with, whichever version's window closes
+            key = WindowKey(self.model_id, firing[0]["model_version"])
+        evicted = sum(count for time, count in self._evictions if time < end)
+        self._evictions = [(time, count) for time, count in self._evictions if time >= end]
+        start, self._evictions_judged = max(start, self._evictions_judged), end
+        result = TestResult(
+            "label_lag", None, JOIN_EVICTIONS, float(evicted), threshold=1.0, sample_size=evicted, reference_id="join-memory-cap",
+            reference_description="memory cap of the ingest label join (DRIFTLINE_JOIN_MAX_MB): any eviction",
+        )  # fmt: skip
+        return EvictionEvaluation(key, start, end, evicted, self.eviction_policy.evaluate(key, start, end, [result]))
+
     # -- inspection and state ---------------------------------------------------------------------
 
     @property
     def open_alerts(self) -> list[dict[str, Any]]:
-        """The firing event of every performance, concept-drift and coverage alert still firing."""
-        return self.policy.open_alerts + self.drift_policy.open_alerts + self.coverage_policy.open_alerts
+        """The firing event of every performance, concept-drift, coverage and join-eviction alert still firing."""
+        return self.policy.open_alerts + self.drift_policy.open_alerts + self.coverage_policy.open_alerts + self.eviction_policy.open_alerts
 
     def detector_states(self) -> dict[WindowKey, dict[str, dict[str, Any]]]:
         """Inspection summaries of the error-stream detectors: ``{"adwin:class=1": state}`` per version key."""
@@ -912,8 +983,10 @@ class PerformanceMonitor:
             "class_streams": list(self._class_streams),
             "late_outcomes": self.late_outcomes,
             "rejected": self.rejected,
+            "evictions": self._evictions,
+            "evictions_judged": None if self._evictions_judged == -math.inf else self._evictions_judged,
         }  # fmt: skip
-        blobs = [self.policy.to_bytes(), self.drift_policy.to_bytes(), self.coverage_policy.to_bytes()]
+        blobs = [self.policy.to_bytes(), self.drift_policy.to_bytes(), self.coverage_policy.to_bytes(), self.eviction_policy.to_bytes()]
         for key in keys:
             state = self._keys[key]
             blobs += [state.window.to_bytes(), state.reference.to_bytes()]
@@ -928,6 +1001,7 @@ class PerformanceMonitor:
         monitor.policy = AlertPolicy.from_bytes(next(blob), monitor.policy.config)
         monitor.drift_policy = AlertPolicy.from_bytes(next(blob), monitor.drift_policy.config)
         monitor.coverage_policy = AlertPolicy.from_bytes(next(blob), monitor.coverage_policy.config)
+        monitor.eviction_policy = AlertPolicy.from_bytes(next(blob), monitor.eviction_policy.config)
         for encoded, reference_windows, last_end, detectors, detections in header["keys"]:
             state = monitor._keys[decode_key(encoded)] = _KeyState(config)
             state.window = OutcomeWindow.from_bytes(next(blob), config)
@@ -944,6 +1018,8 @@ class PerformanceMonitor:
         monitor._judged_through = {decode_key(k): t for k, t in header["judged_through"]}
         monitor._class_streams = dict.fromkeys(header["class_streams"])
         monitor.late_outcomes, monitor.rejected = header["late_outcomes"], header["rejected"]
+        monitor._evictions = [(time, count) for time, count in header["evictions"]]
+        monitor._evictions_judged = -math.inf if header["evictions_judged"] is None else header["evictions_judged"]
         return monitor
 
 

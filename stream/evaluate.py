@@ -15,8 +15,9 @@ consumer of the alerts sees each alert once.
 Models whose config sets a ``task`` also get their outcomes from ``<prefix>.outcomes`` (the label
 join's output, keyed by ``model_id`` with the partials' partition count, so a model's outcomes land
 in the partition numbered like its partials and the same worker owns both). Their
-``PerformanceMonitor`` takes the outcomes and every closed base window's prediction count, and its
-state is the third part of the model's checkpoint.
+``PerformanceMonitor`` takes the outcomes (and the join's ``join_evictions`` records, which alert on
+a full join store) and every closed base window's prediction count, and its state is the third part
+of the model's checkpoint.
 
 The optional mirror (``stream.mirror.RedisMirror``) is written after each commit, and its failures
 are logged, never fatal: Redis is for inspection, Kafka is the source of truth.
@@ -36,7 +37,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from detectors._serde import pack, unpack
 from detectors.evaluator import Evaluation, ModelEvaluator
-from detectors.performance import CoverageEvaluation, PerformanceEvaluation, PerformanceMonitor
+from detectors.performance import CoverageEvaluation, EvictionEvaluation, PerformanceEvaluation, PerformanceMonitor, is_join_evictions
 from detectors.policy import PolicyConfig
 from detectors.profile import ReferenceProfile
 from stream.assembly import WindowAssembly
@@ -191,7 +192,7 @@ class EvaluateWorker:
             model_id = self._add_outcome(message, now, outcomes) if message.topic() == self.outcomes_topic else self._apply(message, now)
             if model_id is not None:
                 changed.add(model_id)
-        performance: list[PerformanceEvaluation | CoverageEvaluation] = []
+        performance: list[PerformanceEvaluation | CoverageEvaluation | EvictionEvaluation] = []
         for model_id, batch in outcomes.items():
             monitor = self._owned[model_id].performance
             assert monitor is not None  # _add_outcome keeps outcomes of models with a task only
@@ -211,6 +212,7 @@ class EvaluateWorker:
                 evaluations.append(evaluation)
                 outputs += [Output(self.alerts_topic, model_id.encode(), orjson.dumps(alert)) for alert in evaluation.alerts]
         performance_alerts = [alert for evaluation in performance for alert in evaluation.alerts]
+        performance = [evaluation for evaluation in performance if not isinstance(evaluation, EvictionEvaluation)]  # alerts only: no figures to mirror or export
         outputs += [Output(self.alerts_topic, alert["model_id"].encode(), orjson.dumps(alert)) for alert in performance_alerts]
         outputs += [
             Output(self.state_topic, model_id.encode(), self._owned[model_id].checkpoint(), self._owned[model_id].partition)
@@ -231,7 +233,8 @@ class EvaluateWorker:
         alerts = [alert for evaluation in evaluations for alert in evaluation.alerts] + performance_alerts
         self.counts.update(
             records=len(messages), evaluations=len(evaluations), alerts=len(alerts),
-            outcomes=sum(map(len, outcomes.values())), performance_evaluations=len(performance),
+            outcomes=sum(not is_join_evictions(record) for batch in outcomes.values() for record in batch),
+            performance_evaluations=len(performance),
         )  # fmt: skip
         self._observe(len(messages), closed, evaluations, performance, started)
         self._mirror(evaluations, alerts, performance)
@@ -261,7 +264,7 @@ class EvaluateWorker:
         """Queue one outcomes record for its model's performance monitor; returns the model it changes."""
         try:
             outcome = orjson.loads(message.value())
-            readable = type(outcome) is dict and all(name in outcome for name in _OUTCOME_FIELDS) and all(
+            readable = is_join_evictions(outcome) or type(outcome) is dict and all(name in outcome for name in _OUTCOME_FIELDS) and all(
                 isinstance(outcome[name], (int, float)) for name in ("prediction_time", "label_time")
             )
         except (orjson.JSONDecodeError, TypeError):

@@ -15,7 +15,8 @@ came first until the other arrives:
   longest configured TTL if it names none), then it is counted ``orphan``;
 - the first label makes the outcome (``joined``); the prediction's id is then kept (a few bytes)
   until its deadline, so that later labels are counted ``duplicate`` rather than orphan;
-- over ``max_bytes``, the entries nearest their deadline go first, counted ``evicted``.
+- over ``max_bytes``, the entries nearest their deadline go first, counted ``evicted`` and reported
+  to the evaluate stage, which alerts on them (below).
 
 Each side expires by the other side's clock because that is the stream the missing event would
 arrive in: a label consumer running far ahead of the inference consumer (say after a restart) does
@@ -30,6 +31,13 @@ prediction as sent>, "label": <the label event's label>, "prediction_time": <flo
 "label_time": <float unix seconds>}``, published as orjson JSON to ``<prefix>.outcomes`` keyed by
 model_id. Predictions with ``status: error`` carry no usable prediction: they are counted
 ``unscored`` and never joined (their labels end as orphans).
+
+Evictions are published to the same topic in the same transaction, one record per model and batch
+that evicted: ``{"schema_version": "1.0", "kind": "join_evictions", "model_id", "count": <entries
+evicted>, "time": <float unix seconds: the pair's prediction clock, or its label clock before any
+prediction>}`` (``JoinStore.pop_evictions``); the performance monitor turns them into a
+``label_lag``/``join_evictions`` alert (detectors/performance.py). Evicted labels that name no joined
+model are counted under ``_unknown`` only: no model's monitor could take them.
 
 Persistence: every change to an entry is also a record of the compacted ``join-changelog`` topic
 (key prediction_id, value the entry's bytes, a Kafka tombstone when it leaves), written in the
@@ -52,6 +60,7 @@ import orjson
 
 from detectors._serde import pack, unpack
 from detectors.monitor import DEFAULT_LABEL_TTL_SECONDS
+from detectors.performance import JOIN_EVICTIONS
 from stream.decode import SCHEMA_VERSION
 from stream.ingest import SourcePartition
 from stream.models import MonitoredModel
@@ -82,7 +91,8 @@ class JoinStore:
     ``ttl_seconds`` names the models joined: predictions of other models only move the clock.
 
     Entries are the changelog values: kind and deadline, then the waiting side's fields as JSON.
-    ``pop_changes`` hands over the entries changed since the last call (None: removed).
+    ``pop_changes`` hands over the entries changed since the last call (None: removed),
+    ``pop_evictions`` the ``join_evictions`` records of the entries evicted since the last call.
 
     Examples
     --------
@@ -116,6 +126,7 @@ class JoinStore:
         self._prediction_deadlines: list[tuple[float, str]] = []  # heap of waiting and joined predictions
         self._label_deadlines: list[tuple[float, str]] = []  # heap of waiting labels
         self._changes: dict[str, bytes | None] = {}
+        self._evictions: Counter[str] = Counter()  # model id -> entries evicted since pop_evictions
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -199,6 +210,18 @@ class JoinStore:
         changes, self._changes = self._changes, {}
         return changes
 
+    def pop_evictions(self) -> list[dict]:
+        """The ``join_evictions`` records (module docstring) of the entries evicted since the last call."""
+        if not self._evictions:
+            return []
+        time = self.prediction_clock if self.prediction_clock > -math.inf else self.label_clock
+        records = [
+            {"schema_version": SCHEMA_VERSION, "kind": JOIN_EVICTIONS, "model_id": model_id, "count": count, "time": time}
+            for model_id, count in sorted(self._evictions.items())
+        ]
+        self._evictions.clear()
+        return records
+
     def totals(self) -> dict[str, int]:
         """Counters summed over models, and what is waiting."""
         totals = Counter({name: 0 for name in COUNTERS})
@@ -279,15 +302,19 @@ class JoinStore:
         self._changes[prediction_id] = None
         fields = value[_HEAD.size :]
         if kind == _JOINED:
+            model_id = fields.decode()
             if evicted:
-                self.counts[fields.decode()]["evicted"] += 1
+                self.counts[model_id]["evicted"] += 1
         elif kind == _PREDICTION:
-            self.counts[orjson.loads(fields)[0]]["evicted" if evicted else "expired"] += 1
+            model_id = orjson.loads(fields)[0]
+            self.counts[model_id]["evicted" if evicted else "expired"] += 1
         else:
             _, _, model_id, duplicates = orjson.loads(fields)
             counts = self.counts[model_id or UNKNOWN_MODEL]
             counts["evicted" if evicted else "orphan"] += 1
             counts["duplicate"] += duplicates
+        if evicted and model_id is not None:
+            self._evictions[model_id] += 1
 
 
 def _evicted(store: JoinStore) -> int:
@@ -369,7 +396,8 @@ class LabelJoin:
         if evicted:  # the cap is too small for the traffic and TTLs: joins are being lost
             log.warning("label join over its memory cap", extra={"fields": {
                 "partition": partition, "evicted": evicted, "bytes": store.bytes, "max_bytes": store.max_bytes}})  # fmt: skip
-        outputs = [Output(self.outcomes_topic, outcome["model_id"].encode(), orjson.dumps(outcome)) for outcome in outcomes]
+        records = outcomes + store.pop_evictions()
+        outputs = [Output(self.outcomes_topic, record["model_id"].encode(), orjson.dumps(record)) for record in records]
         outputs += [
             Output(self.changelog_topic, prediction_id.encode(), value, partition)
             for prediction_id, value in store.pop_changes().items()

@@ -29,7 +29,7 @@ import orjson
 from detectors.columns import Columns
 from detectors.evaluator import Evaluation, ModelEvaluator
 from detectors.monitor import MonitorConfig
-from detectors.performance import CoverageEvaluation, PerformanceEvaluation, PerformanceMonitor
+from detectors.performance import CoverageEvaluation, EvictionEvaluation, PerformanceEvaluation, PerformanceMonitor, is_join_evictions
 from detectors.profile import ReferenceProfile
 from detectors.windows import ClosedWindow, EventTimeWindows, Rejects
 from stream.decode import Decoder, EventKind, Limits, Reject, timestamp_seconds
@@ -111,11 +111,13 @@ class Replay:
     labels
         Join label events (``feed_labels``) with the predictions, as the ingest worker does
         (``stream.join.JoinStore``); without it predictions are not kept for a join.
+    join_max_bytes
+        Memory cap of that join; its evictions alert as in streaming.
     """
 
     def __init__(
         self, config: MonitorConfig, reference: ReferenceProfile, limits: Limits | None = None, keep_evaluations: bool = False,
-        labels: bool = False,
+        labels: bool = False, join_max_bytes: int = JOIN_MAX_BYTES,
     ) -> None:
         self.config = config
         self.evaluator = ModelEvaluator(config, reference)
@@ -132,12 +134,12 @@ class Replay:
             None if config.performance is None else PerformanceMonitor(config.model_id, config.performance, config.policy)
         )
         """Performance from outcomes (``feed_outcomes``), when the config sets a ``task``."""
-        self.performance_evaluations: list[PerformanceEvaluation | CoverageEvaluation] = []
-        """Every performance and coverage evaluation, oldest first, if ``keep_evaluations``."""
+        self.performance_evaluations: list[PerformanceEvaluation | CoverageEvaluation | EvictionEvaluation] = []
+        """Every performance, coverage and join-eviction evaluation, oldest first, if ``keep_evaluations``."""
         self._offset = 0
-        self.join = JoinStore({config.model_id: config.label_ttl_seconds}, JOIN_MAX_BYTES) if labels else None
+        self.join = JoinStore({config.model_id: config.label_ttl_seconds}, join_max_bytes) if labels else None
         """With ``labels``: the label join of stream/join.py, fed by ``feed`` and ``feed_labels``; its
-        outcomes go to ``feed_outcomes``."""
+        outcomes and ``join_evictions`` records go to ``feed_outcomes``."""
         self.label_decoder = Decoder(EventKind.LABEL, self.decoder.limits)
         self._label_offset = 0
 
@@ -153,7 +155,7 @@ class Replay:
         self.summary.other_models += len(batch.events) - len(events)
         # Offsets are consecutive: a reject's offset minus the rejects before it counts the accepted events before it.
         placed = [(reject.offset - offsets.start - rank, reject) for rank, reject in enumerate(batch.rejects)]
-        alerts = self.feed_outcomes(self.join.add_predictions(events)) if self.join is not None else []
+        alerts = self.feed_outcomes(self.join.add_predictions(events) + self.join.pop_evictions()) if self.join is not None else []
         alerts += self.feed_columns(self.routes.columns(events), model_rejects(self.config.model_id, batch.events, placed))
         return alerts, batch.rejects
 
@@ -169,7 +171,7 @@ class Replay:
         self.summary.rejects.update(str(reject.reason) for reject in batch.rejects)
         labels = [label for label in batch.events if label.get("model_id", self.config.model_id) == self.config.model_id]
         self.summary.other_models += len(batch.events) - len(labels)
-        return self.feed_outcomes(self.join.add_labels(labels)), batch.rejects
+        return self.feed_outcomes(self.join.add_labels(labels) + self.join.pop_evictions()), batch.rejects
 
     def feed_columns(self, columns: Columns, rejects: Rejects | None = None) -> list[dict]:
         """Add already decoded events of this model (and its rejects among them); return the alert events completed."""
@@ -187,14 +189,14 @@ class Replay:
         if self.performance is None:
             return []
         outcomes = [outcome for outcome in outcomes if outcome["model_id"] == self.config.model_id]
-        self.summary.outcomes += len(outcomes)
+        self.summary.outcomes += sum(not is_join_evictions(outcome) for outcome in outcomes)
         evaluations = self.performance.update(outcomes)
         self.summary.performance_windows += len(evaluations)
         for evaluation in evaluations:
             self.summary.concept_drift_detections.update(evaluation.detections)
         return self._performance_alerts(evaluations)
 
-    def _performance_alerts(self, evaluations: list[PerformanceEvaluation] | list[CoverageEvaluation]) -> list[dict]:
+    def _performance_alerts(self, evaluations: list[PerformanceEvaluation] | list[CoverageEvaluation | EvictionEvaluation]) -> list[dict]:
         if self.keep_evaluations:
             self.performance_evaluations.extend(evaluations)
         alerts = [alert for evaluation in evaluations for alert in evaluation.alerts]

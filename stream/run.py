@@ -42,7 +42,7 @@ from stream.join import LabelJoin
 from stream.metrics import EvaluateMetrics, IngestMetrics, worker_ports
 from stream.mirror import RedisMirror
 from stream.models import MonitoredModel, config_paths, load_models
-from stream.settings import ConfigError, MetricsSettings, StackSettings, TopicSettings, _env_int
+from stream.settings import ConfigError, MetricsSettings, StackSettings, TopicSettings, env_int
 from stream.state_topic import read_latest
 
 log = logging.getLogger("driftline.run")
@@ -111,7 +111,7 @@ JOIN_MAX_BYTES_ENV = "DRIFTLINE_JOIN_MAX_MB"
 
 def join_max_bytes() -> int:
     """An ingest worker's label-join memory budget (``DRIFTLINE_JOIN_MAX_MB``, default 256 MB)."""
-    return _env_int(JOIN_MAX_BYTES_ENV, 256, high=1 << 20) << 20
+    return env_int(JOIN_MAX_BYTES_ENV, 256, high=1 << 20) << 20
 
 
 def run_worker(

@@ -17,7 +17,7 @@ class ConfigError(Exception):
     """A setting is wrong; the message names the setting and the fix."""
 
 
-def _env_int(name: str, default: int, low: int = 1, high: int = 65535) -> int:
+def env_int(name: str, default: int, low: int = 1, high: int = 65535) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -40,9 +40,9 @@ class StackSettings:
 
     run_dir: Path = field(default_factory=lambda: Path(os.environ.get("DRIFTLINE_RUN_DIR") or PROJECT_ROOT / ".run"))
     jars_dir: Path = field(default_factory=lambda: Path(os.environ.get("DRIFTLINE_JARS_DIR") or PROJECT_ROOT / ".run" / "jars"))
-    kafka_port: int = field(default_factory=lambda: _env_int("DRIFTLINE_KAFKA_PORT", 9092))
-    controller_port: int = field(default_factory=lambda: _env_int("DRIFTLINE_CONTROLLER_PORT", 9093))
-    redis_port: int = field(default_factory=lambda: _env_int("DRIFTLINE_REDIS_PORT", 6379))
+    kafka_port: int = field(default_factory=lambda: env_int("DRIFTLINE_KAFKA_PORT", 9092))
+    controller_port: int = field(default_factory=lambda: env_int("DRIFTLINE_CONTROLLER_PORT", 9093))
+    redis_port: int = field(default_factory=lambda: env_int("DRIFTLINE_REDIS_PORT", 6379))
     kafka_heap: str = field(default_factory=lambda: os.environ.get("DRIFTLINE_KAFKA_HEAP", "512m"))
     external_kafka: str | None = field(default_factory=lambda: os.environ.get("DRIFTLINE_KAFKA") or None)
     external_redis: str | None = field(default_factory=lambda: os.environ.get("DRIFTLINE_REDIS") or None)
@@ -73,8 +73,8 @@ class TopicSettings:
     """
 
     prefix: str = field(default_factory=lambda: os.environ.get("DRIFTLINE_TOPIC_PREFIX", "driftline"))
-    event_partitions: int = field(default_factory=lambda: _env_int("DRIFTLINE_EVENT_PARTITIONS", 4, high=1024))
-    model_partitions: int = field(default_factory=lambda: _env_int("DRIFTLINE_MODEL_PARTITIONS", 2, high=1024))
+    event_partitions: int = field(default_factory=lambda: env_int("DRIFTLINE_EVENT_PARTITIONS", 4, high=1024))
+    model_partitions: int = field(default_factory=lambda: env_int("DRIFTLINE_MODEL_PARTITIONS", 2, high=1024))
     replication_factor: int = 1
 
     def __post_init__(self) -> None:
@@ -93,7 +93,7 @@ class MetricsSettings:
     listens on ``port + k``. ``host`` 0.0.0.0 lets other containers scrape (docker-compose.yml).
     """
 
-    port: int = field(default_factory=lambda: _env_int("DRIFTLINE_METRICS_PORT", 9400, low=0))
+    port: int = field(default_factory=lambda: env_int("DRIFTLINE_METRICS_PORT", 9400, low=0))
     host: str = field(default_factory=lambda: os.environ.get("DRIFTLINE_METRICS_HOST") or "127.0.0.1")
-    max_features: int = field(default_factory=lambda: _env_int("DRIFTLINE_METRICS_MAX_FEATURES", 20, high=10_000))
-    max_model_versions: int = field(default_factory=lambda: _env_int("DRIFTLINE_METRICS_MAX_MODEL_VERSIONS", 50, high=100_000))
+    max_features: int = field(default_factory=lambda: env_int("DRIFTLINE_METRICS_MAX_FEATURES", 20, high=10_000))
+    max_model_versions: int = field(default_factory=lambda: env_int("DRIFTLINE_METRICS_MAX_MODEL_VERSIONS", 50, high=100_000))
