@@ -36,6 +36,7 @@ import argparse
 import dataclasses
 import gzip
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,25 @@ from detectors.policy import WindowKey
 from detectors.profile import ReferenceBuilder
 from stream.replay import Replay
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA_ENV = "DRIFTLINE_DATA"
+DATA_CANDIDATES = (Path(__file__).resolve().parents[2] / "shared" / "data", Path("/work/shared/data"))
+"""Where the public drift data sets live: the workspace's ``../shared/data`` beside this checkout, or
+beside the workspace's main checkout when this one is a clone elsewhere (CI clones to a temporary folder)."""
+
+
+def data_dir() -> Path:
+    """The folder of the public data sets: ``$DRIFTLINE_DATA``, else the first candidate holding them."""
+    explicit = os.environ.get(DATA_ENV)
+    candidates = (Path(explicit),) if explicit else DATA_CANDIDATES
+    for folder in candidates:
+        if (folder / "losing_sea_data.csv.gz").is_file():
+            return folder
+    raise SystemExit(
+        f"the public drift data sets (../shared/data) are not in {', '.join(map(str, candidates))}: "
+        f"set {DATA_ENV} to the folder holding lopezlobo_sea_*.csv.gz and losing_sea_*.csv.gz"
+    )
+
+
 MODEL_ID = "sea"
 EVENTS_PER_SECOND = 10.0
 START = 1_790_000_000.0
@@ -68,10 +87,10 @@ class Dataset:
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         if len(self.files) == 1:
-            table = np.loadtxt(gzip.open(DATA / self.files[0]), delimiter=",", skiprows=1)
+            table = np.loadtxt(gzip.open(data_dir() / self.files[0]), delimiter=",", skiprows=1)
             return table[:, :-1], table[:, -1]
-        features = np.loadtxt(gzip.open(DATA / self.files[0]), delimiter=",")
-        return features, np.loadtxt(gzip.open(DATA / self.files[1]))
+        features = np.loadtxt(gzip.open(data_dir() / self.files[0]), delimiter=",")
+        return features, np.loadtxt(gzip.open(data_dir() / self.files[1]))
 
 
 DATASETS = (
