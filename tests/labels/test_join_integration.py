@@ -87,7 +87,12 @@ class JoinRun:
             partition = partition_of(event["prediction_id"])
             if side == 1:
                 label_values[partition].append(value)
-            producer.produce(topic, key=event["prediction_id"].encode(), value=value, partition=partition)
+            while True:
+                try:
+                    producer.produce(topic, key=event["prediction_id"].encode(), value=value, partition=partition)
+                    break
+                except BufferError:  # the local queue is full while a busy broker catches up
+                    producer.poll(0.5)
             if count % 10_000 == 0:
                 producer.poll(0)
         assert producer.flush(120) == 0
