@@ -94,6 +94,7 @@ def demo(ctx: typer.Context) -> None:
         addresses = ", ".join(f"http://{metrics.host}:{port}/metrics ({role})" for (role, _), port in worker_ports(ROLES, 1, metrics.port).items())
         out.print(f"Prometheus metrics: {addresses}, {api}/metrics (incidents)")
     out.print(f"streaming {EVENTS_PER_SECOND:,} events/s; {DRIFTED_FEATURE} shifts by 1 sd after {DRIFT_AFTER_SECONDS} s. Ctrl-C stops.")
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` (or a supervisor) stops the demo like Ctrl-C does
     try:
         _stream(settings, topics, workload, workers, deliveries)
     except KeyboardInterrupt:
@@ -104,6 +105,10 @@ def demo(ctx: typer.Context) -> None:
         receiver.close()
         if state.kafka_started and state.redis_started:
             local_stack.down(settings)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _api_address() -> str:

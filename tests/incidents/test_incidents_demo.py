@@ -20,7 +20,8 @@ pytestmark = pytest.mark.integration
 SCREEN_TIMEOUT = 300.0  # the drift starts after 30 s; windows of 5 s, 2 of 3 must violate; a busy machine is slower
 
 
-def test_the_demo_shows_alerts_and_deliveries_and_ctrl_c_stops_everything(stack_settings, tmp_path):
+def _start_demo(stack_settings, tmp_path) -> tuple[subprocess.Popen, list[str]]:
+    """``driftline demo`` on the test stack, in its own session, with its screen collected line by line."""
     env = {
         **os.environ, "DRIFTLINE_KAFKA": stack_settings.kafka_bootstrap, "DRIFTLINE_REDIS": stack_settings.redis_url,
         "DRIFTLINE_RUN_DIR": str(tmp_path), "COLUMNS": "400",
@@ -30,8 +31,12 @@ def test_the_demo_shows_alerts_and_deliveries_and_ctrl_c_stops_everything(stack_
         start_new_session=True,
     )  # fmt: skip
     screen: list[str] = []
-    reader = threading.Thread(target=lambda: screen.extend(iter(demo.stdout.readline, "")), daemon=True)
-    reader.start()
+    threading.Thread(target=lambda: screen.extend(iter(demo.stdout.readline, "")), daemon=True).start()
+    return demo, screen
+
+
+def test_the_demo_shows_alerts_and_deliveries_and_ctrl_c_stops_everything(stack_settings, tmp_path):
+    demo, screen = _start_demo(stack_settings, tmp_path)
     try:
         deadline = time.monotonic() + SCREEN_TIMEOUT
         while not any(" DELIVERY " in line for line in screen) and time.monotonic() < deadline and demo.poll() is None:
@@ -49,6 +54,24 @@ def test_the_demo_shows_alerts_and_deliveries_and_ctrl_c_stops_everything(stack_
         assert len(supervised) == 3, supervised
 
         os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C: the demo's process group (the workers run in their own session)
+        assert demo.wait(120) == 0, "".join(screen)[-3000:]
+        assert not [pid for pid in [supervisor, *supervised] if _alive(pid)], "the demo left processes running"
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait(10)
+
+
+def test_sigterm_stops_the_demo_and_everything_it_started(stack_settings, tmp_path):
+    demo, screen = _start_demo(stack_settings, tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(" sent " in line for line in screen) and time.monotonic() < deadline and demo.poll() is None:
+            time.sleep(0.5)
+        assert any(" sent " in line for line in screen), "".join(screen)[-3000:]
+        [supervisor] = [pid for pid, command in _children(demo.pid).items() if " stream run " in command]
+        supervised = _children(supervisor)
+        demo.send_signal(signal.SIGTERM)  # `kill PID`, not the terminal's Ctrl-C to the whole group
         assert demo.wait(120) == 0, "".join(screen)[-3000:]
         assert not [pid for pid in [supervisor, *supervised] if _alive(pid)], "the demo left processes running"
     finally:
