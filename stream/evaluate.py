@@ -127,7 +127,7 @@ class EvaluateWorker:
         """Models loaded or restored since the mirror last got their reference, open alerts and detectors."""
         self._stop = threading.Event()
         self._consumer = group_consumer(stack.kafka_bootstrap, self.group_id, "evaluate", worker_id)
-        self._heartbeat = Heartbeat(mirror, "evaluate", worker_id, self._consumer, interval=HEARTBEAT_SECONDS, clock=clock)
+        self._heartbeat = Heartbeat(mirror, "evaluate", worker_id, self._consumer, lag_sink=metrics, interval=HEARTBEAT_SECONDS, clock=clock)
         self._producer = TransactionalProducer(stack.kafka_bootstrap, f"{self.group_id}.{worker_id}")
 
     def stop(self) -> None:
@@ -143,8 +143,6 @@ class EvaluateWorker:
         try:
             while not self._stop.is_set():
                 self._process(self._consumer.consume(self.batch_size, timeout=self.poll_timeout))
-                if self.metrics is not None:
-                    self.metrics.consumer_lag(self._consumer)
         finally:
             self._consumer.close()
             self._producer.flush(30)

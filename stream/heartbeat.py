@@ -2,6 +2,8 @@
 
 Both workers beat from their consume loop, at most every ``interval`` seconds, so a worker stuck in
 a batch stops beating and fades out of ``driftline state show`` after the mirror's heartbeat TTL.
+The lag is measured once per beat and also handed to the worker's metrics: measuring it may ask the
+broker for committed offsets, which the consume loop must not do on every poll.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ log = logging.getLogger("driftline.heartbeat")
 
 class HeartbeatSink(Protocol):
     def heartbeat(self, role: str, worker_id: str, info: dict) -> None: ...
+
+
+class LagSink(Protocol):
+    def consumer_lag(self, lag: dict[str, int]) -> None: ...
 
 
 def consumer_lag(consumer: Consumer) -> dict[str, int]:
@@ -54,21 +60,27 @@ class Heartbeat:
         worker_id: str,
         consumer: Consumer,
         *,
+        lag_sink: LagSink | None = None,
         interval: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sink, self.role, self.worker_id, self.consumer = sink, role, worker_id, consumer
+        self.lag_sink = lag_sink
         self.interval = interval
         self._clock = clock
         self._last = -float("inf")
 
     def beat(self, info: Callable[[], dict[str, Any]]) -> None:
-        """Send ``info()`` plus ``lag`` if the last beat is ``interval`` old; never raises."""
+        """Send ``info()`` plus ``lag`` (and the lag to ``lag_sink``) if the last beat is ``interval`` old; never raises."""
         now = self._clock()
-        if self.sink is None or now - self._last < self.interval:
+        if (self.sink is None and self.lag_sink is None) or now - self._last < self.interval:
             return
         self._last = now
         try:
-            self.sink.heartbeat(self.role, self.worker_id, {"lag": consumer_lag(self.consumer), **info()})
-        except Exception:  # noqa: BLE001 - the mirror is for inspection: its failures must not stop a worker
+            lag = consumer_lag(self.consumer)
+            if self.lag_sink is not None:
+                self.lag_sink.consumer_lag(lag)
+            if self.sink is not None:
+                self.sink.heartbeat(self.role, self.worker_id, {"lag": lag, **info()})
+        except Exception:  # noqa: BLE001 - the mirror and metrics are for inspection: their failures must not stop a worker
             log.exception("heartbeat failed")

@@ -173,7 +173,7 @@ class IngestWorker:
         self._stop = threading.Event()
         self._consumer = group_consumer(stack.kafka_bootstrap, self.group_id, "ingest", worker_id)
         self._producer = TransactionalProducer(stack.kafka_bootstrap, f"{self.group_id}.{worker_id}")
-        self._heartbeat = Heartbeat(mirror, "ingest", worker_id, self._consumer)
+        self._heartbeat = Heartbeat(mirror, "ingest", worker_id, self._consumer, lag_sink=metrics)
         self._report = report or self.stats.totals
         """What a heartbeat says besides the lag (run.py adds the handler's counts)."""
         self._restore_reader_config = {
@@ -195,8 +195,6 @@ class IngestWorker:
             while not self._stop.is_set() and (max_batches is None or self.stats.batches < max_batches):
                 self._process(self._consumer.consume(self.batch_size, timeout=self.poll_timeout))
                 self._heartbeat.beat(self._report)
-                if self.metrics is not None:
-                    self.metrics.consumer_lag(self._consumer)
         finally:
             self._consumer.close()
             self._producer.flush(30)

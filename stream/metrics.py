@@ -38,7 +38,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
-from confluent_kafka import Consumer
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -57,7 +56,6 @@ from detectors.performance import CoverageEvaluation, PerformanceEvaluation
 from detectors.policy import DEFAULT_THRESHOLDS, TestResult
 from detectors.profile import WindowProfile
 from detectors.windows import ClosedWindow
-from stream.heartbeat import consumer_lag
 from stream.models import MonitoredModel
 from stream.settings import MetricsSettings
 
@@ -238,10 +236,10 @@ class WorkerMetrics:
         if not committed:
             self["driftline_transactions_aborted_total"].inc()
 
-    def consumer_lag(self, consumer: Consumer) -> None:
-        """Lag of every assigned partition (``stream.heartbeat.consumer_lag``: no broker round trip)."""
+    def consumer_lag(self, lag_by_partition: Mapping[str, int]) -> None:
+        """Lag of every assigned partition, ``{"topic[partition]": records}`` (``stream.heartbeat.consumer_lag``)."""
         gauge, current = self["driftline_consumer_lag_records"], set()
-        for name, lag in consumer_lag(consumer).items():
+        for name, lag in lag_by_partition.items():
             topic, partition = name.removesuffix("]").rsplit("[", 1)
             gauge.labels(topic, partition).set(lag)
             current.add((topic, partition))

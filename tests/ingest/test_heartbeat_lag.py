@@ -16,9 +16,13 @@ pytestmark = pytest.mark.integration
 class _Sink:
     def __init__(self) -> None:
         self.beats: list[tuple[str, str, dict]] = []
+        self.lags: list[dict[str, int]] = []
 
     def heartbeat(self, role: str, worker_id: str, info: dict) -> None:
         self.beats.append((role, worker_id, info))
+
+    def consumer_lag(self, lag: dict[str, int]) -> None:
+        self.lags.append(lag)
 
 
 def test_lag_is_what_the_consumer_has_not_read_and_beats_are_rate_limited(stack_settings, unique_name):
@@ -49,7 +53,7 @@ def test_lag_is_what_the_consumer_has_not_read_and_beats_are_rate_limited(stack_
 
     now = [0.0]
     sink = _Sink()
-    heartbeat = Heartbeat(sink, "ingest", "3", consumer, interval=5.0, clock=lambda: now[0])
+    heartbeat = Heartbeat(sink, "ingest", "3", consumer, lag_sink=sink, interval=5.0, clock=lambda: now[0])
     heartbeat.beat(lambda: {"consumed": 30})
     now[0] = 4.0
     heartbeat.beat(lambda: {"consumed": 31})
@@ -57,4 +61,5 @@ def test_lag_is_what_the_consumer_has_not_read_and_beats_are_rate_limited(stack_
     heartbeat.beat(lambda: {"consumed": 32})
     assert [(role, worker, info["consumed"]) for role, worker, info in sink.beats] == [("ingest", "3", 30), ("ingest", "3", 32)]
     assert sink.beats[0][2]["lag"][f"{unique_name}[0]"] in (70, 71)
+    assert sink.lags == [beat[2]["lag"] for beat in sink.beats]  # measured once per beat, for the metrics too
     consumer.close()
