@@ -17,6 +17,7 @@ dead-letters events of any other model (``unknown_model``).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -50,6 +51,8 @@ log = logging.getLogger("driftline.run")
 ROLES = ("ingest", "evaluate")
 INCIDENTS_ROLE = "incidents"
 STATS_SECONDS = 10.0
+GC_YOUNG_THRESHOLD = 50_000
+"""Net container allocations that trigger a young-generation collection (CPython's default: 700)."""
 EVALUATE_IDLE_FACTOR = 2.0
 """Evaluate waits this many ingest idle periods for a silent source partition (ingest reports at
 least once per period, so only a partition without a live ingest worker goes silent that long)."""
@@ -162,6 +165,7 @@ def run_worker(
     threading.Thread(target=report, daemon=True).start()
     started = {"models": sorted(models), "prefix": topics.prefix, "bootstrap": settings.kafka_bootstrap, "metrics": metrics_address}
     log.info("started", extra={"fields": started})
+    tune_garbage_collection()
     try:
         worker.run()
     except KafkaException as exc:  # broker unreachable, fenced by a newer instance of this slot, ...
@@ -172,6 +176,17 @@ def run_worker(
         metrics.close()
     log.info("stopped", extra={"fields": stats()})
     return 0
+
+
+def tune_garbage_collection() -> None:
+    """Keep CPython's cycle collector out of the hot path: a batch allocates a few dicts per event
+    that all live until the batch ends, so at the default threshold the collector ran about every
+    175 events and re-scanned the batch's object arrays each time (15 % of an ingest worker's time,
+    measured). Objects from start-up are frozen out of every scan; young collections now wait for
+    a net growth of ``GC_YOUNG_THRESHOLD`` containers, which cyclic garbage would still reach."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def supervise(
