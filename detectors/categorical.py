@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import struct
+import sys
+from collections import Counter
 from collections.abc import Sequence
 
 import datasketches
@@ -21,10 +23,9 @@ class CategoricalSketch:
     in ``null_count`` only. Every other value is compared as ``str(value)``, so
     ``True`` is the category ``"True"``.
 
-    Per batch the work is vectorized over events (null mask, ``astype(str)``,
-    ``np.unique``); the heavy-hitter and HLL updates loop over the batch's
-    *distinct* unseen/all values, because the DataSketches bindings take one item
-    per call.
+    Per batch, values are counted in one C-level pass (``collections.Counter``);
+    everything after that loops over the batch's *distinct* values only (the
+    DataSketches bindings take one item per call).
 
     Memory is bounded: ``len(categories) + 1`` counters, a frequent-items map of at
     most ``2**heavy_hitters_lg_size`` entries (error of a count estimate <=
@@ -61,9 +62,7 @@ class CategoricalSketch:
         self._categories = [str(c) for c in categories]
         if len(set(self._categories)) != len(self._categories):
             raise ValueError("categories must be distinct")
-        self._sorted = np.array(sorted(self._categories), dtype=str)
-        position = {c: i for i, c in enumerate(self._categories)}
-        self._sorted_to_index = np.array([position[c] for c in self._sorted], dtype=np.int64)
+        self._index = {category: index for index, category in enumerate(self._categories)}
         self._lg_size = int(heavy_hitters_lg_size)
         self._lg_k = int(hll_lg_k)
         self._counts = np.zeros(len(self._categories) + 1, dtype=np.int64)
@@ -91,22 +90,21 @@ class CategoricalSketch:
         return sketch
 
     def update(self, values: np.ndarray) -> None:
-        values = np.asarray(values).ravel()
-        null = _null_mask(values)
-        self._null_count += int(null.sum())
-        uniques, counts = np.unique(values[~null].astype(str), return_counts=True)
-        if uniques.size == 0:
-            return
-        position = np.searchsorted(self._sorted, uniques).clip(max=max(self._sorted.size - 1, 0))
-        known = self._sorted[position] == uniques if self._sorted.size else np.zeros(uniques.size, dtype=bool)
-        self._counts[:-1] += np.bincount(
-            self._sorted_to_index[position[known]], weights=counts[known], minlength=self._counts.size - 1
-        ).astype(np.int64)
-        self._counts[-1] += int(counts[~known].sum())
-        for value, count in zip(uniques[~known].tolist(), counts[~known].tolist(), strict=True):
-            self._heavy.update(value, count)
-        for value in uniques.tolist():
-            self._hll.update(value)
+        items = np.asarray(values).ravel().tolist()
+        counts = Counter(items)
+        for null in [value for value in counts if value is None or value != value]:  # NaN: unequal to itself
+            self._null_count += counts.pop(null)
+        if not all(type(value) is str for value in counts):
+            # 1, 1.0 and True are one dict key but three categories ("1", "1.0", "True").
+            counts = Counter(str(value) for value in items if not (value is None or value != value))
+        unseen = self._counts.size - 1
+        for name in sorted(counts):  # sorted: the sketches' state must not depend on arrival order
+            count = counts[name]
+            index = self._index.get(name, unseen)
+            self._counts[index] += count
+            if index == unseen:
+                self._heavy.update(name, count)
+            self._hll.update(name)
 
     def merge(self, other: CategoricalSketch) -> None:
         if self._categories != other._categories or (self._lg_size, self._lg_k) != (other._lg_size, other._lg_k):
@@ -193,8 +191,7 @@ class CategoricalSketch:
         """Approximate memory of the sketch state (native sketches counted by serialized size)."""
         return (
             self._counts.nbytes
-            + self._sorted.nbytes
-            + self._sorted_to_index.nbytes
+            + sys.getsizeof(self._index)
             + len(self._heavy.serialize())
             + self._hll.get_compact_serialization_bytes()
         )

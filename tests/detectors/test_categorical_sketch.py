@@ -139,3 +139,34 @@ def test_counts_match_counter_on_random_data():
     counter = Counter(values.tolist())
     assert sketch.counts.tolist() == [counter["a"], counter["b"], counter["c"], counter["d"] + counter["e"]]
     assert sketch.null_count == counter[None]
+
+
+mixed_values = st.lists(
+    st.one_of(
+        st.sampled_from(["a", "b", "1", "1.0", "True", "x"]),
+        st.sampled_from([1, 1.0, True, 0, 0.0, False, 2.5]),
+        st.none(),
+        st.just(float("nan")),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(mixed_values)
+def test_every_value_counts_as_its_string_even_where_python_keys_coincide(values):
+    # 1 == 1.0 == True hash alike, yet they are the categories "1", "1.0" and "True".
+    sketch = CategoricalSketch(["a", "1", "True"], heavy_hitters_lg_size=4)
+    sketch.update(np.array(values, dtype=object))
+    strings = Counter(str(value) for value in values if value is not None and value == value)
+    assert sketch.counts.tolist() == [strings["a"], strings["1"], strings["True"], sum(strings.values()) - strings["a"] - strings["1"] - strings["True"]]
+    assert sketch.null_count == len(values) - sum(strings.values())
+    assert dict(sketch.heavy_hitters()) == {name: count for name, count in strings.items() if name not in ("a", "1", "True")}
+
+
+def test_state_does_not_depend_on_the_order_of_a_batch():
+    values = [f"v{i % 97}" for i in range(2_000)]
+    forward, backward = CategoricalSketch(["v1"], heavy_hitters_lg_size=4), CategoricalSketch(["v1"], heavy_hitters_lg_size=4)
+    forward.update(np.array(values, dtype=object))
+    backward.update(np.array(values[::-1], dtype=object))
+    assert forward.to_bytes() == backward.to_bytes()
