@@ -98,6 +98,7 @@ _JSON_WHITESPACE = b" \t\n\r"
 _SCALAR_TYPES = frozenset({int, float, str, bool, type(None)})
 _NUMBER_TYPES = frozenset({int, float})  # JSON Schema's number: not bool
 _PLAIN_PREDICTION_TYPES = frozenset({int, float, bool})  # valid predictions of any status
+_PLAIN_CLASS_TYPES = frozenset({int, bool})  # valid classes whatever their value
 _MISSING: Any = object()
 
 Problem = tuple[Reason, str]
@@ -398,10 +399,14 @@ class Decoder:
         if status != "ok" and status != "error":
             return None
         prediction = get("prediction", _MISSING)
-        # The common shapes: a bare number or bool, or {"score": number}.
+        # The common shapes: a bare number or bool, {"score": number}, or that with an int or bool class.
         if not (
             type(prediction) in _PLAIN_PREDICTION_TYPES
-            or (type(prediction) is dict and len(prediction) == 1 and type(prediction.get("score")) in _NUMBER_TYPES)
+            or (
+                type(prediction) is dict
+                and type(prediction.get("score")) in _NUMBER_TYPES
+                and (len(prediction) == 1 or (len(prediction) == 2 and type(prediction.get("class")) in _PLAIN_CLASS_TYPES))
+            )
         ) and _check_prediction(prediction, status == "error") is not None:
             return None
         latency = get("latency_ms", 0)

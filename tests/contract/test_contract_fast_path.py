@@ -152,3 +152,21 @@ def test_fast_path_checks_segments_of_known_tag_names_and_values(segment: object
     _assert_same(*_verdicts(decoder, dumps({**BASE, "features": {}, "segment": tags})))
     fast, detailed = _verdicts(decoder, dumps({**BASE, "features": {}, "segment": segment}))
     assert fast is None and detailed[0] is reason
+
+
+@pytest.mark.parametrize(
+    "prediction",
+    [
+        {"score": 0.5, "class": 1},
+        {"score": 1, "class": True},
+        {"score": True, "class": 1},
+        {"score": 0.5, "class": 1.5},
+        {"score": 0.5, "class": 2.0},
+        {"score": 0.5, "class": "x" * 257},
+        {"score": 0.5, "class": None},
+        {"score": 0.5, "value": 1},
+        {"score": "0.5", "class": 1},
+    ],
+)
+def test_fast_path_agrees_on_score_and_class_predictions(prediction: dict) -> None:
+    _assert_same(*_verdicts(Decoder(EventKind.INFERENCE, RUNTIME_CHECKS_OFF), dumps({**BASE, "prediction": prediction})))
