@@ -261,16 +261,19 @@ class IngestWorker:
             decoder = self._decoders.get((topic, partition))
             if decoder is None:  # revoked while the batch was in flight: the new owner re-reads it
                 continue
-            decoded = decoder.decode([m.value() for m in batch], topic, partition, [m.offset() for m in batch])
-            for reject, message in zip(decoded.rejects, self._rejected_messages(batch, decoded)):
-                outputs.append(Output(self.deadletter_topic, message.key(), orjson.dumps(reject.deadletter_record())))
+            offsets = [message.offset() for message in batch]
+            decoded = decoder.decode([message.value() for message in batch], topic, partition, offsets)
+            position = {offset: index for index, offset in enumerate(offsets)} if decoded.rejects else {}
+            for reject in decoded.rejects:
+                key = batch[position[reject.offset]].key()
+                outputs.append(Output(self.deadletter_topic, key, orjson.dumps(reject.deadletter_record())))
             rejects.update(decoded.counts)
             deadlettered += len(decoded.rejects)
             handed_on += len(decoded.events)
             kind = str(self.kinds[topic])
             processed_by_kind[kind] += len(decoded.events)
             rejects_by_kind.update((kind, str(reject.reason)) for reject in decoded.rejects)
-            position = {message.offset(): index for index, message in enumerate(batch)}
+            # Each reject with the number of accepted events of the batch before it.
             placed = [(position[reject.offset] - rank, reject) for rank, reject in enumerate(decoded.rejects)]
             outputs.extend(self.handler.handle(topic, partition, decoded.events, placed))
         outputs.extend(self.handler.tick())
@@ -295,11 +298,6 @@ class IngestWorker:
             if self.metrics is not None:
                 self.metrics.events(processed_by_kind, rejects_by_kind)
                 self.metrics.batch(handed_on + deadlettered, time.perf_counter() - started)
-
-    @staticmethod
-    def _rejected_messages(batch: list[Message], decoded) -> list[Message]:
-        by_offset = {m.offset(): m for m in batch}
-        return [by_offset[reject.offset] for reject in decoded.rejects]
 
     def _commit(self, outputs: list[Output], positions: list[TopicPartition]) -> bool:
         """Publish outputs and commit the input positions in one transaction; False if it was aborted."""
