@@ -6,7 +6,8 @@ into an inference topic of 4 partitions — twice, into two deployments' topics,
 pass. Then, on the same broker in the same run:
 
 1. the ceiling: a bare confluent-kafka consumer (same fetch settings as the workers) reads the first
-   topic in batches and ``orjson.loads`` every value, in a fresh process;
+   topic in batches and ``orjson.loads`` every value, in a fresh process — once before the workers
+   and once after them, and the ratios use the mean of the two;
 2. one ingest worker — ``python -m stream run --role ingest``, i.e. the real ``IngestWorker`` and
    ``WindowAggregator`` as ``driftline run`` builds them: decode and validate every event (schema,
    types, time, duplicates), window sketches of every feature, partials, checkpoints, one Kafka
@@ -75,6 +76,18 @@ def bare_consume(bootstrap: str, topic: str, events: int, batch_size: int) -> di
             "events_per_s": round(measured / seconds), "events_per_cpu_second": round(measured / cpu)}  # fmt: skip
 
 
+def measure_ceiling(bootstrap: str, topic: str, events: int, batch_size: int) -> dict[str, Any]:
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(bare_consume, bootstrap, topic, events, batch_size).result()
+
+
+def mean_ceiling(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The ceiling measured before and after the workers, and their mean rates: the machine's speed
+    drifts during a run, and bracketing the workers keeps that drift out of the ratios."""
+    rates = ("events_per_s", "events_per_cpu_second")
+    return {"events": before["events"], **{rate: round((before[rate] + after[rate]) / 2) for rate in rates}, "before": before, "after": after}
+
+
 def measure_workers(deployment: Deployment, workers: int, events: int, batch_size: int) -> dict[str, Any]:
     """Run ``workers`` ingest workers over the pre-loaded topic; their committed rate and final counts."""
     progress = deployment.progress("ingest", "inference")
@@ -132,10 +145,11 @@ def main() -> None:
     sample = workload.serialize(workload.generate(0, min(events, SIZE_SAMPLE)))
     with broker() as settings, Deployment(settings, "throughput-1", workload, {}) as one, Deployment(settings, "throughput-2", workload, {}) as two:
         preload_seconds = produce_workload(settings, [one.inference_topic, two.inference_topic], workload, events)
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            ceiling = pool.submit(bare_consume, settings.kafka_bootstrap, one.inference_topic, events, args.batch_size).result()
+        ceiling_before = measure_ceiling(settings.kafka_bootstrap, one.inference_topic, events, args.batch_size)
         single = measure_workers(one, 1, events, args.batch_size)
         double = measure_workers(two, 2, events, args.batch_size)
+        ceiling_after = measure_ceiling(settings.kafka_bootstrap, one.inference_topic, events, args.batch_size)
+        ceiling = mean_ceiling(ceiling_before, ceiling_after)
         facts = broker_facts(settings)
 
     share = ratio(single["events_per_s"], ceiling["events_per_s"])
