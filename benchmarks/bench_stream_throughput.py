@@ -21,7 +21,7 @@ reported too, and the share of the ceiling by both: on a shared machine CPU seco
 wall-clock rates (other processes take turns on the cores between the runs). Targets: >= 100,000
 events/s per worker and >= 50 % of the ceiling (wall clock).
 
-    .venv/bin/python benchmarks/bench_stream_throughput.py [--events 1000000] [--batch-size 5000] [--smoke]
+    .venv/bin/python benchmarks/bench_stream_throughput.py [--events 1000000] [--batch-size 20000] [--smoke]
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from common import cpu_seconds, emit
 from streaming import EVENT_PARTITIONS, Deployment, broker, broker_facts, produce_workload
+from stream.ingest import BATCH_SIZE
 from stream.workload import Workload
 
 EVENTS_PER_SECOND = 10_000.0
@@ -134,7 +135,7 @@ def measure_workers(deployment: Deployment, workers: int, events: int, batch_siz
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--batch-size", type=int, default=5_000, help="records per consumed batch (driftline run's default)")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="records per consumed batch (driftline run's default)")
     parser.add_argument("--smoke", action="store_true", help="50k events (seconds)")
     args = parser.parse_args()
     events = 50_000 if args.smoke else args.events

@@ -31,6 +31,7 @@ from confluent_kafka.admin import AdminClient
 
 from common import REPO, RUN_DIR, cpu_seconds, rss_bytes, workload_reference
 from stream import stack
+from stream.ingest import BATCH_SIZE
 from stream.settings import StackSettings, TopicSettings
 from stream.topics import create_topics, plan_topics
 from stream.workload import Workload
@@ -155,7 +156,7 @@ class Deployment:
     def inference_topic(self) -> str:
         return self.topics.name("inference")
 
-    def start(self, role: str, slot: int = 0, *, idle_seconds: float = 30.0, batch_size: int = 5_000) -> subprocess.Popen:
+    def start(self, role: str, slot: int = 0, *, idle_seconds: float = 30.0, batch_size: int = BATCH_SIZE) -> subprocess.Popen:
         """Start one worker slot as ``driftline run`` does (``python -m stream run --role R --slot S``)."""
         command = [
             sys.executable, "-m", "stream", "run", f"--role={role}", f"--slot={slot}", f"--config={self.config_path}",

@@ -43,6 +43,12 @@ log = logging.getLogger("driftline.ingest")
 SourcePartition = tuple[str, int]  # topic, partition
 PlacedReject = tuple[int, Reject]  # (accepted events of the batch before it, the rejected value)
 
+BATCH_SIZE = 20_000
+"""Records per consumed batch, i.e. per transaction (a batch ends early when the poll times out, so
+a quiet topic is not held back). A commit waits ~15 ms for the broker whatever the batch holds: in
+same-run A/B runs of one worker over 300k backlogged events, 20,000 gave 10-22 % more events/s
+than 5,000, for ~40 MiB more RSS; 40,000 gave no more."""
+
 
 class PartitionHandler(Protocol):
     """What the worker hands accepted events to, with per-input-partition state."""
@@ -151,7 +157,7 @@ class IngestWorker:
         group_id: str | None = None,
         worker_id: str = "0",
         limits: Mapping[EventKind, Limits] | None = None,
-        batch_size: int = 5000,
+        batch_size: int = BATCH_SIZE,
         poll_timeout: float = 0.2,
         mirror: HeartbeatSink | None = None,
         report: Callable[[], dict] | None = None,

@@ -38,7 +38,7 @@ from stream.decode import EventKind, Limits
 from stream.evaluate import EvaluateWorker
 from stream.incidents.cli import service_command
 from stream.incidents.routing import RoutingConfig
-from stream.ingest import HandlerChain, IngestWorker
+from stream.ingest import BATCH_SIZE, HandlerChain, IngestWorker
 from stream.join import LabelJoin
 from stream.metrics import EvaluateMetrics, IngestMetrics, worker_ports
 from stream.mirror import RedisMirror
@@ -66,7 +66,7 @@ def run(
     workers: int = typer.Option(1, min=1, max=256, help="Worker processes per role (slots 0..N-1)."),
     prefix: Optional[str] = typer.Option(None, help="Topic name prefix [env DRIFTLINE_TOPIC_PREFIX; default driftline]."),
     idle_seconds: float = typer.Option(30.0, min=0.1, help="A source partition without events this long advances its watermark by wall clock."),
-    batch_size: int = typer.Option(5000, min=1, help="Records per consumed batch (one transaction each)."),
+    batch_size: int = typer.Option(BATCH_SIZE, min=1, help="Records per consumed batch (one transaction each)."),
     slot: Optional[int] = typer.Option(None, min=0, hidden=True, help="Run only this worker slot, in this process."),
     routing: Optional[Path] = typer.Option(None, envvar="DRIFTLINE_INCIDENTS_ROUTING", help="Routing file of the incident service; with it, --role all includes the service."),
     metrics_port: Optional[int] = typer.Option(
