@@ -285,15 +285,14 @@ class Decoder:
                     if type(seconds) is tuple:
                         problem = seconds
                     elif window:
-                        if occurrence_offsets and occurrence_offsets[0] < offset - window:
-                            self._forget_before(offset - window)
+                        # Occurrences older than the window are dropped once per batch (below), so
+                        # one found here may be out of the window already: then it does not count.
                         prediction_id = event["prediction_id"]
-                        known = len(recent)
-                        previous = recent.setdefault(prediction_id, offset)  # one lookup for a new id
+                        previous = recent.get(prediction_id)
+                        recent[prediction_id] = offset
                         occurrence_offsets.append(offset)
                         occurrence_ids.append(prediction_id)
-                        if len(recent) == known:  # the id was already there: now last seen here
-                            recent[prediction_id] = offset
+                        if previous is not None and previous >= offset - window:
                             problem = (Reason.DUPLICATE_PREDICTION_ID, f"prediction_id {prediction_id!r} also at offset {previous}")
                     if problem is None:
                         if not earliest <= seconds <= latest:
@@ -319,6 +318,8 @@ class Decoder:
                         rejected_at=now,
                     )
                 )
+        if window and offsets:
+            self._forget_before(offsets[-1] - window)
         return batch
 
     def _admit_model(self, model_id: str) -> Problem | None:

@@ -1,5 +1,6 @@
 """Decoder behaviour beyond the schema: normalization, state, limits, robustness."""
 
+import itertools
 import math
 
 import pytest
@@ -215,3 +216,33 @@ def test_decoding_never_raises_and_accounts_for_every_value(kind: EventKind, val
     assert len(batch.events) + len(batch.rejects) == len(values)
     for reject in batch.rejects:
         VALIDATORS["deadletter"].validate(reject.deadletter_record())
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    ids=st.lists(st.sampled_from("abc"), min_size=1, max_size=40),
+    gaps=st.lists(st.integers(1, 4), min_size=40, max_size=40),
+    window=st.integers(1, 6),
+    batch=st.integers(1, 40),
+)
+def test_duplicate_verdicts_do_not_depend_on_batch_boundaries(ids, gaps, window, batch) -> None:
+    """The memory drops expired occurrences once per batch; a verdict must not see the difference."""
+    offsets = list(itertools.accumulate(gaps[: len(ids)]))
+    values = [dumps(inference(prediction_id=prediction_id)) for prediction_id in ids]
+
+    def verdicts(size: int) -> list:
+        decoder = Decoder(limits=Limits(duplicate_window=window), clock=clock)
+        rejected = {}
+        for start in range(0, len(values), size):
+            decoded = decoder.decode(values[start : start + size], "in", 0, offsets[start : start + size])
+            rejected.update({reject.offset: reject.message for reject in decoded.rejects})
+        return [rejected.get(offset) for offset in offsets]
+
+    one_by_one = verdicts(1)
+    assert verdicts(batch) == one_by_one
+    # by the definition: a duplicate iff the same id was accepted 1..window offsets before
+    last_seen: dict[str, int] = {}
+    for prediction_id, offset, verdict in zip(ids, offsets, one_by_one):
+        previous = last_seen.get(prediction_id)
+        assert (verdict is not None) == (previous is not None and offset - previous <= window)
+        last_seen[prediction_id] = offset
