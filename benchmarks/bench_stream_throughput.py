@@ -12,7 +12,11 @@ pass. Then, on the same broker in the same run:
    ``WindowAggregator`` as ``driftline run`` builds them: decode and validate every event (schema,
    types, time, duplicates), window sketches of every feature, partials, checkpoints, one Kafka
    transaction per batch — consumes the same topic;
-3. two ingest workers (separate processes, one consumer group) consume the second topic.
+3. two ingest workers (separate processes, one consumer group) consume the second topic;
+4. one ingest worker consumes a third deployment whose model has a ``task``: the same predictions
+   and, after each generated batch, labels for half of them (exponentially delayed, so shuffled),
+   joined by the label join (``stream/join.py``) in the same worker. Its rate counts predictions
+   and labels.
 
 A worker's rate is measured between its first committed batch (for two workers: once both own
 partitions) and the commit of the last event, from the group's committed offsets; the ceiling's
@@ -34,11 +38,12 @@ from typing import Any
 
 import numpy as np
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from common import cpu_seconds, emit
-from streaming import EVENT_PARTITIONS, Deployment, broker, broker_facts, produce_workload
+from streaming import EVENT_PARTITIONS, GENERATE_BATCH, Deployment, broker, broker_facts, bulk_producer, produce, produce_workload
 from stream.ingest import BATCH_SIZE
+from stream.settings import StackSettings
 from stream.workload import Workload
 
 EVENTS_PER_SECOND = 10_000.0
@@ -46,6 +51,7 @@ SIZE_SAMPLE = 10_000
 TARGET_EVENTS_PER_SECOND = 100_000
 TARGET_SHARE_OF_CEILING = 0.5
 RUN_TIMEOUT_SECONDS = 900.0
+LABEL_COVERAGE = 0.5
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -82,6 +88,35 @@ def measure_ceiling(bootstrap: str, topic: str, events: int, batch_size: int) ->
         return pool.submit(bare_consume, bootstrap, topic, events, batch_size).result()
 
 
+def joined_outcomes(bootstrap: str, topic: str) -> dict[str, int]:
+    """The records committed to the outcomes topic: joined predictions, and predictions lost to the
+    join's memory cap (``join_evictions`` records carry their count)."""
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap, "group.id": f"{topic}.count", "enable.auto.commit": False,
+        "isolation.level": "read_committed", "enable.partition.eof": True, "log_level": 3,
+    })  # fmt: skip
+    partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING) for partition in partitions])
+    counts, open_partitions, deadline = {"joined": 0, "evicted": 0}, set(partitions), time.monotonic() + RUN_TIMEOUT_SECONDS
+    try:
+        while open_partitions:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{topic}: partitions {sorted(open_partitions)} not read to their end in {RUN_TIMEOUT_SECONDS:.0f} s")
+            for message in consumer.consume(10_000, timeout=1.0):
+                if message.error() is not None:
+                    if message.error().code() == KafkaError._PARTITION_EOF:
+                        open_partitions.discard(message.partition())
+                    continue
+                record = orjson.loads(message.value())
+                if "label" in record:
+                    counts["joined"] += 1
+                else:
+                    counts["evicted"] += record["count"]
+    finally:
+        consumer.close()
+    return counts
+
+
 def mean_ceiling(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """The ceiling measured before and after the workers, and their mean rates: the machine's speed
     drifts during a run, and bracketing the workers keeps that drift out of the ratios."""
@@ -89,9 +124,16 @@ def mean_ceiling(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any
     return {"events": before["events"], **{rate: round((before[rate] + after[rate]) / 2) for rate in rates}, "before": before, "after": after}
 
 
-def measure_workers(deployment: Deployment, workers: int, events: int, batch_size: int) -> dict[str, Any]:
-    """Run ``workers`` ingest workers over the pre-loaded topic; their committed rate and final counts."""
-    progress = deployment.progress("ingest", "inference")
+def measure_workers(
+    deployment: Deployment, workers: int, events: int, batch_size: int, topic_roles: tuple[str, ...] = ("inference",)
+) -> dict[str, Any]:
+    """Run ``workers`` ingest workers over the pre-loaded topics (``events`` records in all); their
+    committed rate and final counts."""
+    progresses = [deployment.progress("ingest", role) for role in topic_roles]
+
+    def committed_records() -> int:
+        return sum(each.committed() for each in progresses)
+
     try:
         for slot in range(workers):
             deployment.start("ingest", slot, batch_size=batch_size)
@@ -99,7 +141,7 @@ def measure_workers(deployment: Deployment, workers: int, events: int, batch_siz
         deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
         while True:
             deployment.check_alive()
-            committed, now = progress.committed(), time.monotonic()
+            committed, now = committed_records(), time.monotonic()
             if committed > 0 and first_commit is None:
                 first_commit = (now, committed, deployment.resources()["cpu_seconds"])
             if committed > 0 and start is None and deployment.members_with_partitions("ingest") == workers:
@@ -112,7 +154,8 @@ def measure_workers(deployment: Deployment, workers: int, events: int, batch_siz
                 raise RuntimeError(f"{workers} ingest worker(s) committed {committed:,} of {events:,} events in {RUN_TIMEOUT_SECONDS:.0f} s")
             time.sleep(0.05)
     finally:
-        progress.close()
+        for each in progresses:
+            each.close()
     start = start if start is not None and start[1] < events else first_commit  # all done before the 2nd joined (tiny runs)
     counts = deployment.stop_workers()
     measured, seconds, cpu = end[1] - start[1], end[0] - start[0], end[2] - start[2]
@@ -132,6 +175,19 @@ def measure_workers(deployment: Deployment, workers: int, events: int, batch_siz
     }
 
 
+def produce_with_labels(settings: StackSettings, deployment: Deployment, workload: Workload, events: int) -> int:
+    """Pre-load ``events`` predictions and, after each generated batch, the labels of a
+    ``LABEL_COVERAGE`` share of them (delayed, shuffled); the number of labels."""
+    producer, labels = bulk_producer(settings), 0
+    for values, keys, batch in workload.batches(events, GENERATE_BATCH):
+        produce(producer, deployment.inference_topic, keys, values)
+        label_events = workload.labels(batch, coverage=LABEL_COVERAGE)
+        labels += produce(producer, deployment.topics.name("labels"), label_events.keys, label_events.values)
+    if producer.flush(300) != 0:
+        raise RuntimeError("the producer could not deliver every event within 300 s")
+    return labels
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -144,11 +200,19 @@ def main() -> None:
     start = 60 * (int(time.time() - 2 * events / EVENTS_PER_SECOND) // 60)
     workload = Workload(seed=21, model_id="throughput", events_per_second=EVENTS_PER_SECOND, start=float(start))
     sample = workload.serialize(workload.generate(0, min(events, SIZE_SAMPLE)))
-    with broker() as settings, Deployment(settings, "throughput-1", workload, {}) as one, Deployment(settings, "throughput-2", workload, {}) as two:
+    with (
+        broker() as settings,
+        Deployment(settings, "throughput-1", workload, {}) as one,
+        Deployment(settings, "throughput-2", workload, {}) as two,
+        Deployment(settings, "throughput-labels", workload, {"task": "classification"}) as joining,
+    ):
         preload_seconds = produce_workload(settings, [one.inference_topic, two.inference_topic], workload, events)
+        labels = produce_with_labels(settings, joining, workload, events)
         ceiling_before = measure_ceiling(settings.kafka_bootstrap, one.inference_topic, events, args.batch_size)
         single = measure_workers(one, 1, events, args.batch_size)
         double = measure_workers(two, 2, events, args.batch_size)
+        with_labels = measure_workers(joining, 1, events + labels, args.batch_size, ("inference", "labels"))
+        outcomes = joined_outcomes(settings.kafka_bootstrap, joining.topics.name("outcomes"))
         ceiling_after = measure_ceiling(settings.kafka_bootstrap, one.inference_topic, events, args.batch_size)
         ceiling = mean_ceiling(ceiling_before, ceiling_after)
         facts = broker_facts(settings)
@@ -168,10 +232,12 @@ def main() -> None:
             "ceiling": ceiling,
             "one_worker": single,
             "two_workers": double,
+            "one_worker_with_labels": {"predictions": events, "labels": labels, "label_coverage": LABEL_COVERAGE, "outcomes": outcomes, **with_labels},
             "one_worker_vs_ceiling": share,
             "one_worker_vs_ceiling_per_cpu_second": ratio(single["events_per_cpu_second"], ceiling["events_per_cpu_second"]),
             "two_workers_vs_ceiling": ratio(double["events_per_s"], ceiling["events_per_s"]),
             "two_workers_vs_one": ratio(double["events_per_s"], single["events_per_s"]),
+            "with_labels_vs_one_worker": ratio(with_labels["events_per_s"], single["events_per_s"]),
             "targets": {"events_per_s_per_worker": TARGET_EVENTS_PER_SECOND, "share_of_ceiling": TARGET_SHARE_OF_CEILING},
             "target_per_worker_met_by_one_worker": bool(single["events_per_s"] and single["events_per_s"] >= TARGET_EVENTS_PER_SECOND),
             "target_per_worker_met_by_two_workers": bool(double["events_per_s_per_worker"] and double["events_per_s_per_worker"] >= TARGET_EVENTS_PER_SECOND),

@@ -18,8 +18,8 @@ from stream.settings import StackSettings
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-BENCHMARKS = ("decode", "replay", "peers", "memory", "quality", "labels", "stream_throughput", "drift_to_alert_latency", "ingest_worker_memory")
-NOT_YET_MEASURED = ("label_join", "evaluate_worker_many_models")
+BENCHMARKS = ("decode", "replay", "peers", "memory", "join_store", "quality", "labels", "stream_throughput", "drift_to_alert_latency", "ingest_worker_memory")
+NOT_YET_MEASURED = ("evaluate_worker_many_models",)
 QUALITY_SCENARIOS = {
     "abrupt", "gradual", "recurring", "temporary", "nulls", "sentinel", "category_explosion", "class_collapse",
     "latency_spike", "malformed",
@@ -120,11 +120,19 @@ def test_labels_reports_a_delay_or_a_miss_for_every_drift_of_every_dataset(resul
         assert 0.95 * run["rows"] < run["labels_sent"] < run["rows"]
 
 
+def test_join_store_reports_bytes_per_waiting_prediction_against_a_dict(results: Path) -> None:
+    join = report(results, "join_store")
+    assert join["predictions"] == 20_000 and join["repeats"] == 1
+    assert 0 < join["bytes_per_waiting_prediction"] < join["bytes_per_waiting_prediction_dict"]
+    assert join["bytes_per_joined_id"] > 0 and join["events_per_second"] > 0
+
+
 def test_stream_throughput_counts_every_event_once_in_every_consumer(results: Path) -> None:
     throughput = report(results, "stream_throughput")
     events = throughput["events"]
     assert events == 50_000 and throughput["partitions"] == 4 and throughput["preload"]["mean_event_bytes"] > 400
     assert throughput["ceiling"]["events"] == events and throughput["ceiling"]["events_per_s"] > 0
+    assert all(throughput["ceiling"][when]["events"] == events for when in ("before", "after"))
     for run, workers in ((throughput["one_worker"], 1), (throughput["two_workers"], 2)):
         assert run["workers"] == len(run["final_counts"]) == workers
         # Exactly once: every pre-loaded event committed by exactly one worker, none dead-lettered.
@@ -132,6 +140,11 @@ def test_stream_throughput_counts_every_event_once_in_every_consumer(results: Pa
         # A rate needs a timed span: on a starved machine a tiny run can finish between two looks.
         assert 0 <= run["measured_events"] <= events and (run["events_per_s"] is None) == (run["measured_events"] == 0)
     assert isinstance(throughput["target_share_of_ceiling_met"], bool)
+    joining = throughput["one_worker_with_labels"]
+    assert joining["predictions"] == events and 0 < joining["labels"] < events
+    assert joining["consumed"] == events + joining["labels"] and joining["deadlettered"] == 0
+    # Every label names a produced prediction and nothing expires or overflows: each one joins, once.
+    assert joining["outcomes"] == {"joined": joining["labels"], "evicted": 0}
 
 
 def test_latency_alerts_every_injected_drift_on_its_feature(results: Path) -> None:
