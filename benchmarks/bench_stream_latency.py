@@ -134,7 +134,7 @@ def main() -> None:
     total = (WARMUP_SECONDS + count * period) * rate
     workload = Workload(seed=31, model_id="latency", events_per_second=float(rate))
 
-    with broker() as settings, Deployment(settings, "latency", workload, {"windows": WINDOWS, "policy": POLICY}) as deployment:
+    with broker() as settings, Deployment(settings, "latency", [workload], {"windows": WINDOWS, "policy": POLICY}) as deployment:
         deployment.start("ingest", idle_seconds=IDLE_SECONDS)
         deployment.start("evaluate", idle_seconds=IDLE_SECONDS)
         for role in ("ingest", "evaluate"):

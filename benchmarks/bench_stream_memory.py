@@ -41,7 +41,7 @@ def main() -> None:
     start = 60 * (int(time.time() - 2 * events / EVENTS_PER_SECOND) // 60)
     workload = Workload(seed=41, model_id="ingest-memory", events_per_second=EVENTS_PER_SECOND, start=float(start))
     samples = []
-    with broker() as settings, Deployment(settings, "ingest-memory", workload, {}) as deployment:
+    with broker() as settings, Deployment(settings, "ingest-memory", [workload], {}) as deployment:
         worker = deployment.start("ingest")
         wait_until(lambda: deployment.members_with_partitions("ingest") == 1, "the ingest worker joins", deployment, 120)
         rss_idle = rss_bytes(worker.pid)

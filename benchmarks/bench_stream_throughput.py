@@ -38,10 +38,10 @@ from typing import Any
 
 import numpy as np
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from common import cpu_seconds, emit
-from streaming import EVENT_PARTITIONS, GENERATE_BATCH, Deployment, broker, broker_facts, bulk_producer, produce, produce_workload
+from streaming import EVENT_PARTITIONS, GENERATE_BATCH, Deployment, broker, broker_facts, bulk_producer, produce, produce_workload, read_topic, time_workers
 from stream.ingest import BATCH_SIZE
 from stream.settings import StackSettings
 from stream.workload import Workload
@@ -91,29 +91,13 @@ def measure_ceiling(bootstrap: str, topic: str, events: int, batch_size: int) ->
 def joined_outcomes(bootstrap: str, topic: str) -> dict[str, int]:
     """The records committed to the outcomes topic: joined predictions, and predictions lost to the
     join's memory cap (``join_evictions`` records carry their count)."""
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap, "group.id": f"{topic}.count", "enable.auto.commit": False,
-        "isolation.level": "read_committed", "enable.partition.eof": True, "log_level": 3,
-    })  # fmt: skip
-    partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING) for partition in partitions])
-    counts, open_partitions, deadline = {"joined": 0, "evicted": 0}, set(partitions), time.monotonic() + RUN_TIMEOUT_SECONDS
-    try:
-        while open_partitions:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{topic}: partitions {sorted(open_partitions)} not read to their end in {RUN_TIMEOUT_SECONDS:.0f} s")
-            for message in consumer.consume(10_000, timeout=1.0):
-                if message.error() is not None:
-                    if message.error().code() == KafkaError._PARTITION_EOF:
-                        open_partitions.discard(message.partition())
-                    continue
-                record = orjson.loads(message.value())
-                if "label" in record:
-                    counts["joined"] += 1
-                else:
-                    counts["evicted"] += record["count"]
-    finally:
-        consumer.close()
+    counts = {"joined": 0, "evicted": 0}
+    for message in read_topic(bootstrap, topic):
+        record = orjson.loads(message.value())
+        if "label" in record:
+            counts["joined"] += 1
+        else:
+            counts["evicted"] += record["count"]
     return counts
 
 
@@ -130,48 +114,24 @@ def measure_workers(
     """Run ``workers`` ingest workers over the pre-loaded topics (``events`` records in all); their
     committed rate and final counts."""
     progresses = [deployment.progress("ingest", role) for role in topic_roles]
-
-    def committed_records() -> int:
-        return sum(each.committed() for each in progresses)
-
     try:
-        for slot in range(workers):
-            deployment.start("ingest", slot, batch_size=batch_size)
-        start = first_commit = None
-        deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
-        while True:
-            deployment.check_alive()
-            committed, now = committed_records(), time.monotonic()
-            if committed > 0 and first_commit is None:
-                first_commit = (now, committed, deployment.resources()["cpu_seconds"])
-            if committed > 0 and start is None and deployment.members_with_partitions("ingest") == workers:
-                start = (now, committed, deployment.resources()["cpu_seconds"])
-            if committed >= events:
-                end = (now, committed, deployment.resources()["cpu_seconds"])
-                rss_mib = deployment.resources()["rss_mib"]
-                break
-            if now > deadline:
-                raise RuntimeError(f"{workers} ingest worker(s) committed {committed:,} of {events:,} events in {RUN_TIMEOUT_SECONDS:.0f} s")
-            time.sleep(0.05)
+        run = time_workers(deployment, "ingest", workers, events, lambda: sum(each.committed() for each in progresses), RUN_TIMEOUT_SECONDS, batch_size=batch_size)
     finally:
         for each in progresses:
             each.close()
-    start = start if start is not None and start[1] < events else first_commit  # all done before the 2nd joined (tiny runs)
-    counts = deployment.stop_workers()
-    measured, seconds, cpu = end[1] - start[1], end[0] - start[0], end[2] - start[2]
-    rate = measured / seconds if seconds > 0 else None
+    rate = run.measured / run.seconds if run.seconds > 0 else None
     return {
         "workers": workers,
         "batch_size": batch_size,
-        "measured_events": measured,
-        "seconds": round(seconds, 2),
+        "measured_events": run.measured,
+        "seconds": round(run.seconds, 2),
         "events_per_s": round(rate) if rate else None,
         "events_per_s_per_worker": round(rate / workers) if rate else None,
-        "events_per_cpu_second": round(measured / cpu) if cpu > 0 else None,
-        "rss_mib_at_end": round(rss_mib, 1),
-        "consumed": sum(worker.get("consumed", 0) for worker in counts.values()),
-        "deadlettered": sum(worker.get("deadlettered", 0) for worker in counts.values()),
-        "final_counts": counts,
+        "events_per_cpu_second": round(run.measured / run.cpu_seconds) if run.cpu_seconds > 0 else None,
+        "rss_mib_at_end": round(run.rss_mib, 1),
+        "consumed": sum(worker.get("consumed", 0) for worker in run.final_counts.values()),
+        "deadlettered": sum(worker.get("deadlettered", 0) for worker in run.final_counts.values()),
+        "final_counts": run.final_counts,
     }
 
 
@@ -202,9 +162,9 @@ def main() -> None:
     sample = workload.serialize(workload.generate(0, min(events, SIZE_SAMPLE)))
     with (
         broker() as settings,
-        Deployment(settings, "throughput-1", workload, {}) as one,
-        Deployment(settings, "throughput-2", workload, {}) as two,
-        Deployment(settings, "throughput-labels", workload, {"task": "classification"}) as joining,
+        Deployment(settings, "throughput-1", [workload], {}) as one,
+        Deployment(settings, "throughput-2", [workload], {}) as two,
+        Deployment(settings, "throughput-labels", [workload], {"task": "classification"}) as joining,
     ):
         preload_seconds = produce_workload(settings, [one.inference_topic, two.inference_topic], workload, events)
         labels = produce_with_labels(settings, joining, workload, events)

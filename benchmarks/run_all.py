@@ -13,7 +13,7 @@ passes the test session's stack), else this script starts the bench stack (ports
 
 Adding a benchmark: write ``benchmarks/bench_<name>.py`` printing its report with ``common.emit``
 and accepting ``--smoke``, add a ``Benchmark`` to ``BENCHMARKS`` with a ``summarize`` that renders
-its markdown table, and remove its entry from ``NOT_YET_MEASURED``.
+its markdown table, and a smoke check in ``tests/benchmarks/test_benchmarks_smoke.py``.
 
     .venv/bin/python benchmarks/run_all.py [--smoke] [--results DIR] [--only NAME ...]
 """
@@ -273,6 +273,37 @@ def summarize_ingest_memory(report: Report) -> list[str]:
     ]  # fmt: skip
 
 
+def summarize_evaluate(report: Report) -> list[str]:
+    ceiling, worker, partials = report["ceiling"], report["evaluate_worker"], report["partials"]
+
+    def share(rate: str) -> str | None:
+        return f"{worker[rate] / ceiling[rate]:.0%}" if worker[rate] else None
+
+    rows = [
+        ["bare consume + decode + profile deserialization, before the worker", ceiling["before"]["records_per_s"],
+         ceiling["before"]["records_per_cpu_second"], None, None, "–"],
+        ["bare consume + decode + profile deserialization, after the worker", ceiling["after"]["records_per_s"],
+         ceiling["after"]["records_per_cpu_second"], None, None, "–"],
+        ["ceiling: mean of the two", ceiling["records_per_s"], ceiling["records_per_cpu_second"], None, None, "100% / 100%"],
+        ["driftline evaluate, 1 worker", worker["records_per_s"], worker["records_per_cpu_second"], worker["evaluations_per_s"],
+         worker["ms_per_evaluation"], f"{share('records_per_s')} / {share('records_per_cpu_second')}"],
+    ]
+    return [
+        f"{report['models']} models ({report['config']}), {report['windows_per_model']} base windows each of "
+        f"{report['events_per_window']:,} events, through one ingest worker into {partials['records']:,} partials records "
+        f"({partials['window_partials']:,} window partials of {partials['mean_profile_bytes']:,} bytes on average, "
+        f"{partials['progress_records']:,} watermark progress records), then read by each consumer below in the same run.",
+        "",
+        *_table(["consumer", "records/s", "records per CPU s", "evaluations/s", "CPU ms per evaluation",
+                 "share of ceiling (records/s / per CPU s)"], rows),
+        "",
+        f"Evaluations: {report['evaluations']:,} of {report['expected_evaluations']:,} expected (one per model and base window); "
+        f"alerts: {report['alerts']} (stationary traffic). Evaluate worker RSS: {worker['rss_mib_at_assignment']} MiB once it owned its "
+        f"partitions (models and references loaded), {worker['rss_mib_at_end']} MiB at the end: "
+        f"{report['state_mib_per_model']} MiB of evaluation state per model.",
+    ]  # fmt: skip
+
+
 BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark(
         "decode", "Decode + validate vs orjson.loads", "bench_decode.py",
@@ -315,14 +346,12 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         # 4M, not the script's 10M: at the ~28k events/s measured, 10M alone takes 6+ of make bench's 20 minutes.
         full_args=("--events", "4000000"), smoke_args=("--smoke",), summarize=summarize_ingest_memory, needs_broker=True,
     ),
+    Benchmark(
+        "evaluate_worker_many_models", "One evaluate worker serving many models", "bench_evaluate.py",
+        full_args=(), smoke_args=("--smoke",), summarize=summarize_evaluate, needs_broker=True,
+    ),
 )  # fmt: skip
 BENCHMARKS_BY_NAME = {benchmark.name: benchmark for benchmark in BENCHMARKS}
-
-NOT_YET_MEASURED: tuple[tuple[str, str], ...] = (
-    ("evaluate_worker_many_models", "Windows merged and evaluated per second by one evaluate worker serving many models: "
-                                    "the latency benchmark runs one"),
-)  # fmt: skip
-
 
 def run(benchmark: Benchmark, smoke: bool, env: dict[str, str]) -> dict[str, Any]:
     """Run one benchmark; its result record (report or error) with command, wall time and machine."""
@@ -373,8 +402,6 @@ def summary(results: list[dict[str, Any]]) -> str:
             lines.append(f"**Failed**: {result['error'].splitlines()[-1] if result['error'] else 'no output'}")
         else:
             lines += BENCHMARKS_BY_NAME[result["name"]].summarize(result["report"])
-    lines += ["", "## Not yet measured", ""]
-    lines += [f"- **{name}**: {description} — not yet measured." for name, description in NOT_YET_MEASURED]
     return "\n".join(lines) + "\n"
 
 

@@ -13,6 +13,7 @@ default ``bench``, then the benchmark's name and a random suffix) and the topics
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
@@ -20,13 +21,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 import yaml
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from common import REPO, RUN_DIR, cpu_seconds, rss_bytes, workload_reference
@@ -111,6 +112,31 @@ def produce_workload(settings: StackSettings, topics: list[str], workload: Workl
     return time.monotonic() - started
 
 
+def read_topic(bootstrap: str, topic: str, timeout: float = 600.0) -> Iterator[Message]:
+    """Every committed record of ``topic``, from the beginning of each partition to its current end
+    (read_committed: the records of aborted transactions are skipped, as workers skip them)."""
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap, "group.id": f"{topic}.reader", "enable.auto.commit": False,
+        "isolation.level": "read_committed", "enable.partition.eof": True, "fetch.max.bytes": 64 * MIB, "log_level": 3,
+    })  # fmt: skip
+    try:
+        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING) for partition in partitions])
+        unread, deadline = set(partitions), time.monotonic() + timeout
+        while unread:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{topic}: partitions {sorted(unread)} not read to their end in {timeout:.0f} s")
+            for message in consumer.consume(10_000, timeout=1.0):
+                if message.error() is None:
+                    yield message
+                elif message.error().code() == KafkaError._PARTITION_EOF:
+                    unread.discard(message.partition())
+                else:
+                    raise KafkaException(message.error())
+    finally:
+        consumer.close()
+
+
 class GroupProgress:
     """How many records of a topic a consumer group has committed, summed over its partitions.
 
@@ -124,22 +150,32 @@ class GroupProgress:
         })  # fmt: skip
 
     def committed(self) -> int:
-        return sum(max(position.offset, 0) for position in self._consumer.committed(self._positions, timeout=30))
+        return sum(self.offsets().values())
+
+    def offsets(self) -> dict[int, int]:
+        """The committed offset of each partition (0 before the first commit, or while a fresh broker
+        cannot say yet)."""
+        try:
+            positions = self._consumer.committed(self._positions, timeout=30)
+        except KafkaException as exc:
+            if exc.args[0].code() in COORDINATOR_NOT_READY:
+                return {position.partition: 0 for position in self._positions}
+            raise
+        return {position.partition: max(position.offset, 0) for position in positions}
 
     def close(self) -> None:
         self._consumer.close()
 
 
 class Deployment:
-    """One benchmark's topics (``<prefix>.*``, 4 event partitions), its monitored model (a reference
-    profile of the workload's clean reference set and a monitor config) and its ``driftline run``
+    """One benchmark's topics (``<prefix>.*``, 4 event partitions), its monitored models (one per
+    workload: a reference profile of the workloads' clean reference set and a monitor config) and its ``driftline run``
     worker processes (their JSON logs in ``.run/bench-runs/<prefix>``, kept if the run fails).
     Closing it stops the workers and deletes the topics.
     """
 
-    def __init__(self, settings: StackSettings, name: str, workload: Workload, config: Mapping[str, Any]) -> None:
+    def __init__(self, settings: StackSettings, name: str, workloads: Sequence[Workload], config: Mapping[str, Any]) -> None:
         self.settings = settings
-        self.workload = workload
         base = os.environ.get("DRIFTLINE_TOPIC_PREFIX") or "bench"
         self.topics = TopicSettings(prefix=f"{base}-{name}-{uuid.uuid4().hex[:8]}", event_partitions=EVENT_PARTITIONS, model_partitions=MODEL_PARTITIONS)
         # Quiet: its errors raise anyway, and it would log reconnect attempts once the stack has stopped.
@@ -147,9 +183,14 @@ class Deployment:
         create_topics(self.admin, plan_topics(self.topics))
         self.folder = RUN_DIR / "bench-runs" / self.topics.prefix
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "reference.profile").write_bytes(workload_reference(workload, REFERENCE_ROWS).to_bytes())
-        self.config_path = self.folder / "monitor.yaml"
-        self.config_path.write_text(yaml.safe_dump({"model_id": workload.model_id, "reference": "reference.profile", **config}))
+        # The workloads draw from the same clean distributions: one reference, relabelled per model.
+        reference = workload_reference(workloads[0], REFERENCE_ROWS)
+        self.config_paths: list[Path] = []
+        for workload in workloads:
+            model = workload.model_id
+            (self.folder / f"{model}.profile").write_bytes(dataclasses.replace(reference, model_id=model).to_bytes())
+            self.config_paths.append(self.folder / f"{model}.yaml")
+            self.config_paths[-1].write_text(yaml.safe_dump({"model_id": model, "reference": f"{model}.profile", **config}))
         self.workers: dict[tuple[str, int], subprocess.Popen] = {}
 
     @property
@@ -159,8 +200,8 @@ class Deployment:
     def start(self, role: str, slot: int = 0, *, idle_seconds: float = 30.0, batch_size: int = BATCH_SIZE) -> subprocess.Popen:
         """Start one worker slot as ``driftline run`` does (``python -m stream run --role R --slot S``)."""
         command = [
-            sys.executable, "-m", "stream", "run", f"--role={role}", f"--slot={slot}", f"--config={self.config_path}",
-            f"--prefix={self.topics.prefix}", f"--idle-seconds={idle_seconds}", f"--batch-size={batch_size}",
+            sys.executable, "-m", "stream", "run", f"--role={role}", f"--slot={slot}",
+            *(f"--config={path}" for path in self.config_paths), f"--prefix={self.topics.prefix}", f"--idle-seconds={idle_seconds}", f"--batch-size={batch_size}",
         ]  # fmt: skip
         env = {**os.environ, "DRIFTLINE_KAFKA": self.settings.kafka_bootstrap, "DRIFTLINE_REDIS": self.settings.redis_url}
         with open(self.log_path(role, slot), "wb") as log:
@@ -241,6 +282,57 @@ class Deployment:
 
     def _log_tail(self, role: str, slot: int) -> str:
         return " | ".join(self.log_path(role, slot).read_text(errors="replace").strip().splitlines()[-5:])
+
+
+@dataclasses.dataclass(frozen=True)
+class TimedRun:
+    """A worker group's run over pre-loaded records, timed from its committed offsets."""
+
+    measured: int
+    """Records committed between the span's first and last look."""
+    seconds: float
+    cpu_seconds: float
+    """CPU seconds of every thread of the workers over the span."""
+    rss_mib_at_start: float
+    rss_mib: float
+    """The workers' resident memory at the span's start and end, summed."""
+    final_counts: dict[str, dict[str, Any]]
+    """Each worker's counts when it stopped, by ``role.slot``."""
+
+
+def time_workers(
+    deployment: Deployment, role: str, workers: int, records: int, committed: Callable[[], int], timeout: float,
+    *, from_assignment: bool = False, **start_options: Any,
+) -> TimedRun:
+    """Start ``workers`` slots of ``role``, wait until ``committed()`` reaches ``records`` and stop them.
+
+    The span ends at the first look at which everything is committed. It starts at the first look at
+    which every worker owns partitions and something is committed — a worker's start-up, connecting
+    and first fetch are not throughput — or, ``from_assignment``, as soon as every worker owns
+    partitions (for runs whose first batch may be all of it); a tiny run can finish before the last
+    worker joins, and is then timed from its first commit."""
+    for slot in range(workers):
+        deployment.start(role, slot, **start_options)
+    start = first_commit = end = None
+    deadline = time.monotonic() + timeout
+    while end is None:
+        deployment.check_alive()
+        done, now = committed(), time.monotonic()
+        resources = deployment.resources()
+        look = (now, done, resources["cpu_seconds"], resources["rss_mib"])
+        if done > 0 and first_commit is None:
+            first_commit = look
+        if (done > 0 or from_assignment) and start is None and deployment.members_with_partitions(role) == workers:
+            start = look
+        if done >= records:
+            end = look
+        elif now > deadline:
+            raise RuntimeError(f"{workers} {role} worker(s) committed {done:,} of {records:,} records in {timeout:.0f} s")
+        else:
+            time.sleep(0.05)
+    start = start if start is not None and start[1] < records else first_commit
+    final_counts = deployment.stop_workers()
+    return TimedRun(end[1] - start[1], end[0] - start[0], end[2] - start[2], start[3], end[3], final_counts)
 
 
 def wait_until(condition: Callable[[], bool], what: str, deployment: Deployment, timeout: float) -> None:
