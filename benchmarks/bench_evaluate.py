@@ -4,7 +4,8 @@ read of the same partials.
 ``--models`` models (default 100) share the workload's distributions, a reference profile each and
 the default monitor config (60 s base windows, evaluation over the last 5). Each model gets
 ``--windows`` base windows of ``--events-per-window`` events (and one window more, whose events
-close the last measured one), pre-loaded into the 4 inference partitions. One ingest worker turns
+close the last measured one), pre-loaded into the 4 inference partitions window by window, the
+models interleaved as live traffic has them. One ingest worker turns
 them into partials — a window partial per model, window and source partition, and watermark
 progress — and is stopped. The partials topic is then read, in the same run, by:
 
@@ -37,8 +38,7 @@ from typing import Any
 from common import cpu_seconds, emit
 from streaming import (
     EVENT_PARTITIONS,
-    GENERATE_BATCH,
-    MIB,
+        MIB,
     Deployment,
     broker,
     broker_facts,
@@ -68,12 +68,17 @@ def model_workloads(models: int, windows: int, events_per_window: int) -> list[W
     return [dataclasses.replace(first, seed=51 + k, model_id=f"many-{k:03d}") for k in range(models)]
 
 
-def preload(settings: StackSettings, topic: str, workloads: list[Workload], events_per_model: int) -> float:
-    """Produce every model's events; the seconds it took."""
+def preload(settings: StackSettings, topic: str, workloads: list[Workload], windows: int, events_per_window: int) -> float:
+    """Produce every model's events, a base window of every model at a time, as live traffic
+    interleaves them; the seconds it took.
+
+    Model after model would not do: a source partition that has not reached a model's block yet
+    goes idle for it, and evaluate closes the model's windows without that partition."""
     started, producer = time.monotonic(), bulk_producer(settings)
-    for workload in workloads:
-        for values, keys, _ in workload.batches(events_per_model, GENERATE_BATCH):
-            produce(producer, topic, keys, values)
+    for window in range(windows):
+        for workload in workloads:
+            batch = workload.generate(window * events_per_window, (window + 1) * events_per_window)
+            produce(producer, topic, workload.keys(batch), workload.serialize(batch))
     if producer.flush(300) != 0:
         raise RuntimeError("the producer could not deliver every event within 300 s")
     return time.monotonic() - started
@@ -188,7 +193,7 @@ def main() -> None:
     workloads = model_workloads(models, windows, per_window)
     events_per_model = (windows + 1) * per_window
     with broker() as settings, Deployment(settings, "evaluate", workloads, {}) as deployment:
-        preload_seconds = preload(settings, deployment.inference_topic, workloads, events_per_model)
+        preload_seconds = preload(settings, deployment.inference_topic, workloads, windows + 1, per_window)
         found = build_partials(deployment, models * events_per_model, models * windows * EVENT_PARTITIONS)
         partials_topic = deployment.topics.name("partials")
         ceiling_before = measure_ceiling(settings.kafka_bootstrap, partials_topic)
