@@ -11,6 +11,10 @@ said for ``idle_seconds`` — a ``WatermarkProgress`` tells evaluate how far thi
 Idle partitions: a (partition, model) with no events for ``idle_seconds`` of wall clock lets its
 event clock run on with the wall clock from its last event, so its windows still close when traffic
 stops; and once it has no open window it reports itself idle, so evaluate does not wait for it.
+Only a partition the worker keeps up with is silent: one with a backlog (more than a batch still to
+consume: catching up after a restart, or traffic beyond the worker) may hold the model's next
+events, so its clock waits and it is not reported idle — else evaluate would close the model's
+windows without it and drop its partials as late.
 
 State: each partition's open windows, late counts and segment slots are checkpointed (through the
 worker, in the batch's transaction) and restored on assignment, so counts survive kill -9 exactly.
@@ -54,11 +58,17 @@ class _ModelWindows:
     """(watermark's base-window index, idle) of the last progress published."""
     reported_wall: float = -math.inf
 
-    def progress_state(self, now: float, idle_seconds: float) -> tuple[float, bool]:
+    def silent_for(self, now: float, idle_seconds: float, caught_up: bool) -> float | None:
+        """Wall seconds without events, once they reach ``idle_seconds`` on a caught-up partition;
+        else ``None`` (a partition with a backlog is not silent, only behind)."""
+        silent = now - self.last_event_wall
+        return silent if caught_up and silent >= idle_seconds else None
+
+    def progress_state(self, now: float, idle_seconds: float, caught_up: bool) -> tuple[float, bool]:
         base = self.windows.config.base_seconds
         watermark = self.windows.watermark
         index = math.floor(watermark / base) if math.isfinite(watermark) else -math.inf
-        idle = now - self.last_event_wall >= idle_seconds and not self.windows.open_windows
+        idle = self.silent_for(now, idle_seconds, caught_up) is not None and not self.windows.open_windows
         return index, idle
 
 
@@ -134,19 +144,20 @@ class WindowAggregator:
         self._changed.add(partition)
         return outputs
 
-    def tick(self) -> list[Output]:
+    def tick(self, behind: frozenset[SourcePartition] = frozenset()) -> list[Output]:
         now = self._clock()
         outputs: list[Output] = []
         for partition, models in self._partitions.items():
+            caught_up = (self.inference_topic, partition) not in behind
             for model_id, state in models.items():
-                idle_for = now - state.last_event_wall
-                if idle_for >= self.idle_seconds and math.isfinite(state.event_time_at_last_event):
+                idle_for = state.silent_for(now, self.idle_seconds, caught_up)
+                if idle_for is not None and math.isfinite(state.event_time_at_last_event):
                     state.windows.advance(state.event_time_at_last_event + idle_for)
                     closed = state.windows.close()
                     if closed:
                         outputs += self._publish(model_id, partition, closed)
                         self._changed.add(partition)
-                outputs += self._progress(model_id, partition, state, now)
+                outputs += self._progress(model_id, partition, state, now, caught_up)
         return outputs
 
     def checkpoints(self) -> dict[SourcePartition, bytes]:
@@ -174,10 +185,10 @@ class WindowAggregator:
             for window in closed
         ]
 
-    def _progress(self, model_id: str, partition: int, state: _ModelWindows, now: float) -> list[Output]:
+    def _progress(self, model_id: str, partition: int, state: _ModelWindows, now: float, caught_up: bool = True) -> list[Output]:
         """A progress record when the watermark crossed a base-window boundary, the idle state changed,
         or the last one is ``idle_seconds`` old (evaluate stops waiting for a silent partition)."""
-        current = state.progress_state(now, self.idle_seconds)
+        current = state.progress_state(now, self.idle_seconds, caught_up)
         if current == state.reported and now - state.reported_wall < self.idle_seconds:
             return []
         state.reported, state.reported_wall = current, now

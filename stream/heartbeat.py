@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from confluent_kafka import Consumer, TopicPartition
 
 log = logging.getLogger("driftline.heartbeat")
+
+SourcePartition = tuple[str, int]  # topic, partition
 
 
 class HeartbeatSink(Protocol):
@@ -26,28 +28,46 @@ class LagSink(Protocol):
     def consumer_lag(self, lag: dict[str, int]) -> None: ...
 
 
-def consumer_lag(consumer: Consumer) -> dict[str, int]:
-    """Records each assigned partition still has to deliver: ``{"topic[partition]": n}``.
+def unconsumed_records(consumer: Consumer, starts: Callable[[list[TopicPartition]], Mapping[SourcePartition, int]]) -> dict[SourcePartition, int | None]:
+    """Records each assigned partition still has to deliver; ``None`` while its high end is unknown.
 
     The high end is librdkafka's cached one from the last fetch (with ``read_committed`` the last
-    stable offset), so no broker round trip is made for it; a partition not fetched yet is left
-    out. A partition nothing was consumed from since assignment counts from its committed offset
-    (from the log start if none: the workers' ``auto.offset.reset`` is earliest).
+    stable offset), so no broker round trip is made for it. A partition nothing was consumed from
+    since assignment counts from ``starts(those partitions)`` (from the log start where that has
+    no offset: the workers' ``auto.offset.reset`` is earliest).
     """
     assigned = consumer.assignment()
     if not assigned:
         return {}
     positions = consumer.position(assigned)
     unread = [TopicPartition(p.topic, p.partition) for p in positions if p.offset < 0]
-    starts = {(p.topic, p.partition): p.offset for p in consumer.committed(unread, timeout=5)} if unread else {}
-    lag: dict[str, int] = {}
+    start_of = starts(unread) if unread else {}
+    unconsumed: dict[SourcePartition, int | None] = {}
     for position in positions:
         low, high = consumer.get_watermark_offsets(position, cached=True)
-        if high < 0:
-            continue
-        consumed_to = position.offset if position.offset >= 0 else starts.get((position.topic, position.partition), -1)
-        lag[f"{position.topic}[{position.partition}]"] = max(high - (consumed_to if consumed_to >= 0 else low), 0)
-    return lag
+        consumed_to = position.offset if position.offset >= 0 else start_of.get((position.topic, position.partition), -1)
+        unconsumed[(position.topic, position.partition)] = None if high < 0 else max(high - (consumed_to if consumed_to >= 0 else low), 0)
+    return unconsumed
+
+
+def consumer_lag(consumer: Consumer) -> dict[str, int]:
+    """Records each assigned partition still has to deliver, ``{"topic[partition]": n}``, for the
+    partitions fetched since assignment (``unconsumed_records`` from the committed offsets)."""
+
+    def committed(unread: list[TopicPartition]) -> dict[SourcePartition, int]:
+        return {(p.topic, p.partition): p.offset for p in consumer.committed(unread, timeout=5)}
+
+    return {f"{topic}[{partition}]": n for (topic, partition), n in unconsumed_records(consumer, committed).items() if n is not None}
+
+
+def unconsumed_partitions(consumer: Consumer, assigned_from: Mapping[SourcePartition, int], more_than: int) -> frozenset[SourcePartition]:
+    """The assigned partitions with a backlog: more than ``more_than`` records not consumed yet, by
+    ``unconsumed_records`` from the offsets they were assigned at (no broker round trip), or not
+    fetched yet. ``more_than`` is at least 1: a transactional producer's commit marker takes a
+    partition's last offset and is never delivered (librdkafka issue 3917)."""
+    return frozenset(
+        source for source, n in unconsumed_records(consumer, lambda _: assigned_from).items() if n is None or n > max(more_than, 1)
+    )
 
 
 class Heartbeat:

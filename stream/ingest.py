@@ -30,7 +30,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from stream.decode import Decoder, EventKind, Limits, Reject
-from stream.heartbeat import Heartbeat, HeartbeatSink
+from stream.heartbeat import Heartbeat, HeartbeatSink, SourcePartition, unconsumed_partitions
 from stream.settings import StackSettings, TopicSettings
 from stream.state_topic import read_latest
 from stream.transaction import Output, TransactionalProducer, group_consumer, records
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("driftline.ingest")
 
-SourcePartition = tuple[str, int]  # topic, partition
 PlacedReject = tuple[int, Reject]  # (accepted events of the batch before it, the rejected value)
 
 BATCH_SIZE = 20_000
@@ -66,8 +65,9 @@ class PartitionHandler(Protocol):
         """Accepted events of one partition, in offset order, and the values rejected among them
         (already dead-lettered; e.g. counted per window); returns the records to publish."""
 
-    def tick(self) -> list[Output]:
-        """Wall-clock driven work, called after every poll (e.g. idle partitions' watermarks)."""
+    def tick(self, behind: frozenset[SourcePartition] = frozenset()) -> list[Output]:
+        """Wall-clock driven work, called after every poll (e.g. idle partitions' watermarks).
+        ``behind``: assigned partitions with a backlog still to consume, whose silence says nothing."""
 
     def checkpoints(self) -> dict[SourcePartition, bytes]:
         """State of each partition changed since the last call (committed with the batch)."""
@@ -90,7 +90,7 @@ class ForwardingHandler:
     def handle(self, topic: str, partition: int, events: list[dict], rejects: Sequence[PlacedReject] = ()) -> list[Output]:
         return self._forward(topic, partition, events)
 
-    def tick(self) -> list[Output]:
+    def tick(self, behind: frozenset[SourcePartition] = frozenset()) -> list[Output]:
         return []
 
     def checkpoints(self) -> dict[SourcePartition, bytes]:
@@ -116,8 +116,8 @@ class HandlerChain:
     def handle(self, topic: str, partition: int, events: list[dict], rejects: Sequence[PlacedReject] = ()) -> list[Output]:
         return [output for handler in self.handlers for output in handler.handle(topic, partition, events, rejects)]
 
-    def tick(self) -> list[Output]:
-        return [output for handler in self.handlers for output in handler.tick()]
+    def tick(self, behind: frozenset[SourcePartition] = frozenset()) -> list[Output]:
+        return [output for handler in self.handlers for output in handler.tick(behind)]
 
     def checkpoints(self) -> dict[SourcePartition, bytes]:
         merged: dict[SourcePartition, bytes] = {}
@@ -176,6 +176,8 @@ class IngestWorker:
         self.state_topic = topics.name("ingest-state")
         self.stats = IngestStats()
         self._decoders: dict[tuple[str, int], Decoder] = {}
+        self._assigned_from: dict[SourcePartition, int] = {}
+        """The committed offset each partition was assigned at: where its unconsumed records start."""
         self._stop = threading.Event()
         self._consumer = group_consumer(stack.kafka_bootstrap, self.group_id, "ingest", worker_id)
         self._producer = TransactionalProducer(stack.kafka_bootstrap, f"{self.group_id}.{worker_id}")
@@ -214,11 +216,13 @@ class IngestWorker:
             decoder = Decoder(kind, self.limits[kind])
             self._rebuild(decoder, position.topic, position.partition, position.offset)
             self._decoders[(position.topic, position.partition)] = decoder
+            self._assigned_from[(position.topic, position.partition)] = position.offset
             self.handler.assign(position.topic, position.partition, checkpoints.get(self._state_key(position.topic, position.partition)))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for position in partitions:
             self._decoders.pop((position.topic, position.partition), None)
+            self._assigned_from.pop((position.topic, position.partition), None)
             self.handler.revoke(position.topic, position.partition)
 
     def _state_key(self, topic: str, partition: int) -> bytes:
@@ -282,7 +286,8 @@ class IngestWorker:
             # Each reject with the number of accepted events of the batch before it.
             placed = [(position[reject.offset] - rank, reject) for rank, reject in enumerate(decoded.rejects)]
             outputs.extend(self.handler.handle(topic, partition, decoded.events, placed))
-        outputs.extend(self.handler.tick())
+        # More than a batch to go is a backlog; less is what arrived while this batch was processed.
+        outputs.extend(self.handler.tick(unconsumed_partitions(self._consumer, self._assigned_from, more_than=self.batch_size)))
         outputs.extend(
             Output(self.state_topic, self._state_key(topic, partition), state, partition)
             for (topic, partition), state in self.handler.checkpoints().items()

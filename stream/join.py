@@ -404,7 +404,7 @@ class LabelJoin:
         ]
         return outputs
 
-    def tick(self) -> list[Output]:
+    def tick(self, behind: frozenset[SourcePartition] = frozenset()) -> list[Output]:
         return []
 
     def checkpoints(self) -> dict[SourcePartition, bytes]:

@@ -62,6 +62,21 @@ def test_windows_close_on_the_watermark_then_on_wall_clock_when_the_partition_go
     assert aggregator.counts["labels"] == 1
 
 
+def test_a_partition_with_records_still_to_read_is_behind_not_idle():
+    clock = Clock()
+    aggregator = _aggregator(clock)
+    aggregator.handle(TOPICS.name("inference"), 0, _events(0, 1_200))
+    clock.now = IDLE + 3.0
+    behind = frozenset({(TOPICS.name("inference"), 0), (TOPICS.name("inference"), 1)})
+    partials, progress = _records(aggregator.tick(behind))  # a backlog may hold the model's next events
+    assert partials == [] and progress and not any(p.idle for p in progress)
+    assert progress[0].watermark == 1_000.0 + 11.99 - 1  # the event clock waits for them
+
+    partials, progress = _records(aggregator.tick())  # read to the end: silent now
+    assert [(p.start, p.event_count) for p in partials] == [(1_010.0, 200)]
+    assert [(p.source_partition, p.idle) for p in progress] == [(0, True), (1, True)]
+
+
 def test_a_checkpoint_restores_open_windows_and_late_counts():
     clock = Clock()
     aggregator = _aggregator(clock)
