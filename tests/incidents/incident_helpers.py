@@ -99,6 +99,13 @@ def publish_alerts(bootstrap: str, topic: str, alerts: list[dict[str, Any]], abo
     producer.commit_transaction(30)
 
 
+def interruptible() -> None:
+    """``preexec_fn`` of a child the test stops with Ctrl-C (SIGINT): a test session started as a
+    background job of a non-interactive shell ignores SIGINT, and its children would inherit that
+    (Python then installs no KeyboardInterrupt handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

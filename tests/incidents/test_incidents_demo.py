@@ -13,6 +13,7 @@ import time
 import pytest
 
 from stream.settings import PROJECT_ROOT
+from tests.incidents.incident_helpers import interruptible
 from tests.incidents.test_incidents_run import _alive, _children
 
 pytestmark = pytest.mark.integration
@@ -28,7 +29,7 @@ def _start_demo(stack_settings, tmp_path) -> tuple[subprocess.Popen, list[str]]:
     }  # fmt: skip
     demo = subprocess.Popen(
         [sys.executable, "-m", "stream", "demo"], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
+        start_new_session=True, preexec_fn=interruptible,
     )  # fmt: skip
     screen: list[str] = []
     threading.Thread(target=lambda: screen.extend(iter(demo.stdout.readline, "")), daemon=True).start()

@@ -13,7 +13,7 @@ import pytest
 from stream.incidents.receiver import LocalReceiver, delivery_lines
 from stream.incidents.templates import Notice, NoticeItem, render
 from stream.settings import PROJECT_ROOT
-from tests.incidents.incident_helpers import free_port, wait_until
+from tests.incidents.incident_helpers import free_port, interruptible, wait_until
 from tests.incidents.test_incidents_templates import _incident
 
 KEY = "fedcba9876543210fedcba9876543210"
@@ -60,6 +60,7 @@ def test_the_cli_command_prints_deliveries_until_ctrl_c():
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "stream", "incidents", "receiver", "--port", str(port)], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True,
+        preexec_fn=interruptible,
     )
     try:
         assert f"receiving deliveries at http://127.0.0.1:{port}/<receiver name>" in process.stdout.readline()
