@@ -30,9 +30,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import dataclasses
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from common import cpu_seconds, emit
@@ -43,6 +41,8 @@ from streaming import (
     broker,
     broker_facts,
     bulk_producer,
+    in_fresh_process,
+    mean_ceiling,
     produce,
     read_topic,
     time_workers,
@@ -134,11 +134,6 @@ def bare_read(bootstrap: str, topic: str) -> dict[str, Any]:
             "records_per_s": round(measured / seconds), "records_per_cpu_second": round(measured / cpu)}  # fmt: skip
 
 
-def measure_ceiling(bootstrap: str, topic: str) -> dict[str, Any]:
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(bare_read, bootstrap, topic).result()
-
-
 def build_partials(deployment: Deployment, events: int, expected_partials: int) -> PartialsTopic:
     """Run one ingest worker over the pre-loaded events until every measured window's partials are
     published; stop it and read what it left in the partials topic."""
@@ -196,12 +191,12 @@ def main() -> None:
         preload_seconds = preload(settings, deployment.inference_topic, workloads, windows + 1, per_window)
         found = build_partials(deployment, models * events_per_model, models * windows * EVENT_PARTITIONS)
         partials_topic = deployment.topics.name("partials")
-        ceiling_before = measure_ceiling(settings.kafka_bootstrap, partials_topic)
+        ceiling_before = in_fresh_process(bare_read, settings.kafka_bootstrap, partials_topic)
         evaluate = measure_evaluate(deployment, found)
-        ceiling_after = measure_ceiling(settings.kafka_bootstrap, partials_topic)
+        ceiling_after = in_fresh_process(bare_read, settings.kafka_bootstrap, partials_topic)
         facts = broker_facts(settings)
 
-    ceiling = {rate: round((ceiling_before[rate] + ceiling_after[rate]) / 2) for rate in ("records_per_s", "records_per_cpu_second")}
+    ceiling = mean_ceiling(ceiling_before, ceiling_after, ("records_per_s", "records_per_cpu_second"))
     counts = evaluate["final_counts"]
     emit(
         {
@@ -216,7 +211,7 @@ def main() -> None:
             "preload_seconds": round(preload_seconds, 1),
             "partials": {"window_partials": found.partials, "progress_records": found.progress, "records": found.records,
                          "mean_profile_bytes": round(found.profile_bytes / found.partials), "mib": round(found.profile_bytes / MIB, 1)},
-            "ceiling": {**ceiling, "before": ceiling_before, "after": ceiling_after},
+            "ceiling": ceiling,
             "evaluate_worker": evaluate,
             "evaluations": counts.get("evaluations", 0),
             "expected_evaluations": models * windows,

@@ -31,9 +31,7 @@ events/s per worker and >= 50 % of the ceiling (wall clock).
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -41,7 +39,10 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from common import cpu_seconds, emit
-from streaming import EVENT_PARTITIONS, GENERATE_BATCH, Deployment, broker, broker_facts, bulk_producer, produce, produce_workload, read_topic, time_workers
+from streaming import (
+    EVENT_PARTITIONS, GENERATE_BATCH, Deployment, broker, broker_facts, bulk_producer, in_fresh_process, mean_ceiling, produce,
+    produce_workload, read_topic, time_workers,
+)  # fmt: skip
 from stream.ingest import BATCH_SIZE
 from stream.settings import StackSettings
 from stream.workload import Workload
@@ -83,11 +84,6 @@ def bare_consume(bootstrap: str, topic: str, events: int, batch_size: int) -> di
             "events_per_s": round(measured / seconds), "events_per_cpu_second": round(measured / cpu)}  # fmt: skip
 
 
-def measure_ceiling(bootstrap: str, topic: str, events: int, batch_size: int) -> dict[str, Any]:
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(bare_consume, bootstrap, topic, events, batch_size).result()
-
-
 def joined_outcomes(bootstrap: str, topic: str) -> dict[str, int]:
     """The records committed to the outcomes topic: joined predictions, and predictions lost to the
     join's memory cap (``join_evictions`` records carry their count)."""
@@ -99,13 +95,6 @@ def joined_outcomes(bootstrap: str, topic: str) -> dict[str, int]:
         else:
             counts["evicted"] += record["count"]
     return counts
-
-
-def mean_ceiling(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    """The ceiling measured before and after the workers, and their mean rates: the machine's speed
-    drifts during a run, and bracketing the workers keeps that drift out of the ratios."""
-    rates = ("events_per_s", "events_per_cpu_second")
-    return {"events": before["events"], **{rate: round((before[rate] + after[rate]) / 2) for rate in rates}, "before": before, "after": after}
 
 
 def measure_workers(
@@ -168,13 +157,13 @@ def main() -> None:
     ):
         preload_seconds = produce_workload(settings, [one.inference_topic, two.inference_topic], workload, events)
         labels = produce_with_labels(settings, joining, workload, events)
-        ceiling_before = measure_ceiling(settings.kafka_bootstrap, one.inference_topic, events, args.batch_size)
+        ceiling_before = in_fresh_process(bare_consume, settings.kafka_bootstrap, one.inference_topic, events, args.batch_size)
         single = measure_workers(one, 1, events, args.batch_size)
         double = measure_workers(two, 2, events, args.batch_size)
         with_labels = measure_workers(joining, 1, events + labels, args.batch_size, ("inference", "labels"))
         outcomes = joined_outcomes(settings.kafka_bootstrap, joining.topics.name("outcomes"))
-        ceiling_after = measure_ceiling(settings.kafka_bootstrap, one.inference_topic, events, args.batch_size)
-        ceiling = mean_ceiling(ceiling_before, ceiling_after)
+        ceiling_after = in_fresh_process(bare_consume, settings.kafka_bootstrap, one.inference_topic, events, args.batch_size)
+        ceiling = {"events": events, **mean_ceiling(ceiling_before, ceiling_after, ("events_per_s", "events_per_cpu_second"))}
         facts = broker_facts(settings)
 
     share = ratio(single["events_per_s"], ceiling["events_per_s"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import multiprocessing
 import os
 import shutil
 import signal
@@ -22,6 +23,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +112,19 @@ def produce_workload(settings: StackSettings, topics: list[str], workload: Workl
     if producer.flush(300) != 0:
         raise RuntimeError("the producer could not deliver every event within 300 s")
     return time.monotonic() - started
+
+
+def in_fresh_process(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` in a fresh (spawned) Python process, whose imports, heap and CPU time are
+    its own: how the ceilings are measured."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
+def mean_ceiling(before: dict[str, Any], after: dict[str, Any], rates: tuple[str, ...]) -> dict[str, Any]:
+    """A ceiling measured before and after the workers, and the mean of its ``rates``: the machine's
+    speed drifts during a run, and bracketing the workers keeps that drift out of the ratios."""
+    return {**{rate: round((before[rate] + after[rate]) / 2) for rate in rates}, "before": before, "after": after}
 
 
 def read_topic(bootstrap: str, topic: str, timeout: float = 600.0) -> Iterator[Message]:
